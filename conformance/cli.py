@@ -1,0 +1,53 @@
+"""The batch-conformance command: run | emulator | validate-traffic | diff."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from conformance.models import HarnessError, UsageError
+from conformance.redaction import redact_text
+
+# name -> (module implementing add_arguments(parser) and main(args) -> int, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("conformance.runner", "run the conformance suite against a target and write reports"),
+    "emulator": ("conformance.emulator.command", "serve the reference emulator on loopback"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with a one-line message (never a traceback) on a bad flag."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand."""
+    parser = _Parser(prog="batch-conformance", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        sub.choices[name].set_defaults(_main=module.main)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, dispatch, and turn the suite's own errors into clear messages."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._main(args))
+    except (UsageError, HarnessError) as err:
+        print(f"batch-conformance: error: {redact_text(str(err))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("batch-conformance: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

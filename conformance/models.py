@@ -1,0 +1,152 @@
+"""The normalised request, response and verdict types every target, check and report shares."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+REIMAGE_METHOD = "POST"
+
+
+class ConformanceError(Exception):
+    """Base of the suite's own errors."""
+
+
+class UsageError(ConformanceError):
+    """Bad input from the user (flag, inventory, recording): reported as a clear message, exit 2."""
+
+
+class HarnessError(ConformanceError):
+    """The suite or the network broke (unreachable target, timeout): neither pass nor fail."""
+
+
+class NotApplicable(ConformanceError):  # noqa: N818 - a signal, not an error condition
+    """Raised by a check when this exchange cannot decide its requirement."""
+
+
+class RequirementFailure(AssertionError):
+    """The target broke a requirement: what was expected, what came back, and why."""
+
+    def __init__(self, requirement: str, message: str, *, expected: str = "") -> None:
+        super().__init__(f"[{requirement}] {message}")
+        self.requirement = requirement
+        self.detail = message
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class Request:
+    """One reimage (or other) request as generated: every part that can be varied, raw."""
+
+    pool_id: str
+    node_id: str
+    method: str = REIMAGE_METHOD
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    path: str | None = None  # an explicit path overrides pool/node (other operations, recordings)
+
+    @property
+    def target_path(self) -> str:
+        """The URL path, with pool and node IDs percent-encoded."""
+        if self.path is not None:
+            return self.path
+        pool, node = quote(self.pool_id, safe=""), quote(self.node_id, safe="")
+        return f"/pools/{pool}/nodes/{node}/reimage"
+
+    @property
+    def path_and_query(self) -> str:
+        """Path plus query string as sent."""
+        return self.target_path + (f"?{urlencode(self.query)}" if self.query else "")
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, case-insensitively, or None."""
+        low = name.lower()
+        return next((v for k, v in self.headers if k.lower() == low), None)
+
+    def query_value(self, name: str) -> str | None:
+        """The first value of a query parameter (case-sensitive, as the service reads it), or None."""
+        return next((v for k, v in self.query if k == name), None)
+
+    def has_query(self, name: str) -> bool:
+        """Whether the query names the parameter at all."""
+        return any(k == name for k, _ in self.query)
+
+
+@dataclass(frozen=True)
+class Response:
+    """A normalised response, whatever target produced it."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    elapsed: float = 0.0
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, case-insensitively, or None."""
+        low = name.lower()
+        return next((v for k, v in self.headers if k.lower() == low), None)
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ValueError if it is not JSON."""
+        return json.loads(self.body.decode("utf-8"))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One acceptable answer: a status and, for errors, the codes the documentation names (SHOULD)."""
+
+    status: int
+    codes: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One thing wrong with a request, the requirement that governs it, and what it allows."""
+
+    requirement: str
+    description: str
+    outcomes: frozenset[Outcome]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the oracle allows for a request: the union of its faults' outcomes, or acceptance."""
+
+    outcomes: frozenset[Outcome]
+    faults: tuple[Fault, ...] = ()
+    requirements: frozenset[str] = frozenset()  # the semantic requirements this request exercises
+    uncertain: bool = False  # the node's state is unknown (this run reimaged it): 202 or 409
+    notes: tuple[str, ...] = ()
+
+    @property
+    def statuses(self) -> frozenset[int]:
+        """The acceptable statuses."""
+        return frozenset(o.status for o in self.outcomes)
+
+    def codes_for(self, status: int) -> frozenset[str]:
+        """The documented codes for a status (empty when any code will do)."""
+        return frozenset(c for o in self.outcomes if o.status == status for c in o.codes)
+
+    def describe(self) -> str:
+        """A person-readable summary: 'one of 404 (PoolNotFound), 409 (...)'."""
+        parts = []
+        for status in sorted(self.statuses):
+            codes = sorted(self.codes_for(status))
+            parts.append(f"{status} ({', '.join(codes)})" if codes else str(status))
+        why = "; ".join(f.description for f in self.faults) or "a valid request"
+        return f"one of {', '.join(parts)} because: {why}"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """Everything a check may look at: what was sent, what came back, what was expected."""
+
+    request: Request
+    response: Response
+    expectation: Expectation
+    api_version: str
+    base_url: str = ""
+    context: dict[str, Any] = field(default_factory=dict, compare=False)

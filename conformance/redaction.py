@@ -1,0 +1,44 @@
+"""The single place secrets are removed before anything is recorded, reported or printed."""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "REDACTED"
+SECRET_HEADERS = frozenset({"authorization", "ocp-apim-subscription-key", "x-ms-authorization-auxiliary",
+                            "proxy-authorization", "cookie", "set-cookie"})
+_PATTERNS = [
+    re.compile(r"(?i)\b(SharedKey\s+[^:\s]+:)[A-Za-z0-9+/=]+"),
+    re.compile(r"(?i)\b(Bearer\s+)[A-Za-z0-9\-._~+/]+=*"),
+    re.compile(r"(?i)\b(AccountKey=)[^;\s\"']+"),
+    re.compile(r"(?i)(\"?(?:authorization|account_key|shared_key|access_token|client_secret)\"?\s*[:=]\s*\"?)"
+               r"[^\"',\s}]+"),
+]
+_extra_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (a shared key, a token) so that it is scrubbed wherever it appears."""
+    if value and len(value) >= 8:
+        _extra_secrets.add(value)
+
+
+def redact_text(text: str) -> str:
+    """Scrub known secret shapes and every registered secret value from a string."""
+    for secret in _extra_secrets:
+        text = text.replace(secret, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+def redact_headers(headers: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Headers with secret-bearing values replaced; other values scrubbed of registered secrets."""
+    out = []
+    for name, value in headers:
+        if name.lower() in SECRET_HEADERS:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            out.append((name, f"{scheme} {REDACTED}".strip()))
+        else:
+            out.append((name, redact_text(value)))
+    return tuple(out)
