@@ -1,0 +1,78 @@
+"""Per-requirement verdicts of one run and the machine-readable results.json they become."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from conformance.spec import Requirement
+
+Status = Literal["pass", "fail", "error", "skip"]
+
+
+@dataclass
+class RequirementResult:
+    """The verdict on one requirement: pass needs at least one deciding example and no failure."""
+
+    requirement: Requirement
+    status: Status = "skip"
+    examples: int = 0
+    failures: int = 0
+    first_failure: dict[str, Any] | None = None
+    reason: str = ""
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The results.json entry for this requirement."""
+        r = self.requirement
+        return {"level": r.level, "category": r.category, "title": r.title, "source": r.source,
+                "status": self.status, "examples": self.examples, "failures": self.failures,
+                "first_failure": self.first_failure, "reason": self.reason,
+                "duration": round(self.duration, 3)}
+
+
+@dataclass
+class RunResult:
+    """A whole run: verdict fail iff a MUST requirement failed."""
+
+    target: str
+    api_version: str
+    seed: int | None
+    profile: str
+    suite_version: str
+    config: dict[str, Any] = field(default_factory=dict)
+    requirements: dict[str, RequirementResult] = field(default_factory=dict)
+    duration: float = 0.0
+    harness_errors: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Literal["pass", "fail"]:
+        """fail when any MUST requirement failed; SHOULD failures are warnings."""
+        failed = any(r.status == "fail" and r.requirement.level == "MUST" for r in self.requirements.values())
+        return "fail" if failed else "pass"
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{level: {status: n}}."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.requirements.values():
+            per = out.setdefault(r.requirement.level, {"pass": 0, "fail": 0, "error": 0, "skip": 0})
+            per[r.status] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The results.json document."""
+        return {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
+                "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
+                "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
+                "harness_errors": self.harness_errors,
+                "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
+
+    def write(self, path: Path) -> None:
+        """Write results.json."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
+
+
+__all__ = ["RequirementResult", "RunResult", "Status", "asdict"]
