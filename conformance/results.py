@@ -48,10 +48,15 @@ class RunResult:
     harness_errors: list[str] = field(default_factory=list)
 
     @property
-    def verdict(self) -> Literal["pass", "fail"]:
-        """fail when any MUST requirement failed; SHOULD failures are warnings."""
-        failed = any(r.status == "fail" and r.requirement.level == "MUST" for r in self.requirements.values())
-        return "fail" if failed else "pass"
+    def verdict(self) -> Literal["pass", "fail", "error"]:
+        """fail when a MUST requirement failed; error when none failed but one could not be decided
+        because the harness broke; SHOULD failures are warnings and never change it."""
+        musts = [r for r in self.requirements.values() if r.requirement.level == "MUST"]
+        if any(r.status == "fail" for r in musts):
+            return "fail"
+        if any(r.status == "error" for r in musts) or (self.harness_errors and not musts):
+            return "error"
+        return "pass"
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{level: {status: n}}."""

@@ -1,0 +1,191 @@
+"""The conformance session: target, inventory, oracle, and one Hypothesis property per requirement."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, reject
+from hypothesis import seed as hypothesis_seed
+from hypothesis import settings as hsettings
+from hypothesis.errors import Flaky, Unsatisfiable
+
+from conformance import checks, strategies
+from conformance.config import Settings
+from conformance.failures import describe_failure
+from conformance.inventory import Inventory
+from conformance.models import (
+    Exchange,
+    Expectation,
+    HarnessError,
+    Request,
+    RequirementFailure,
+)
+from conformance.oracle import Oracle
+from conformance.recording import TrafficRecorder
+from conformance.results import RequirementResult, RunResult
+from conformance.spec import catalogue
+from conformance.targets.base import NotExpressible, Target
+
+PROFILE_EXAMPLES = {"quick": 12, "standard": 60, "thorough": 400}
+for _name, _n in PROFILE_EXAMPLES.items():
+    hsettings.register_profile(
+        f"batch-conformance-{_name}", max_examples=_n, deadline=None, database=None, print_blob=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate, Phase.shrink), report_multiple_bugs=False,
+    )
+
+
+class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
+    """The safety gate kept a request that could really reimage a node from being sent."""
+
+
+@dataclass
+class _Attempt:
+    exchange: Exchange | None = None
+    failure: RequirementFailure | None = None
+
+
+@dataclass
+class Session:
+    """One run: everything a requirement property needs, and the results it accumulates."""
+
+    settings: Settings
+    target: Target
+    inventory: Inventory
+    run: RunResult
+    served_versions: frozenset[str] | None = None
+    auth_enforced: bool | None = None
+    recorder: TrafficRecorder | None = None
+    destructive_sent: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    oracle: Oracle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.oracle = Oracle(self.inventory, self.settings.api_version,
+                             served_versions=self.served_versions, auth_enforced=self.auth_enforced)
+
+    # --- sending -----------------------------------------------------------------------------
+    def _gate(self, request: Request, expectation: Expectation) -> None:
+        """Live-safety: only the embedded emulator gets requests that could be accepted, unless opted in."""
+        if self.settings.embedded or 202 not in expectation.statuses:
+            return
+        if not self.settings.allow_destructive:
+            raise Withheld("a request that could reimage a node needs --allow-destructive")
+        pool = self.inventory.pool(request.pool_id)
+        node = pool.node(request.node_id) if pool else None
+        if node is None or not node.expendable:
+            raise Withheld("only nodes the inventory marks expendable may be reimaged")
+        with self._lock:
+            if self.destructive_sent >= self.settings.max_reimages:
+                raise Withheld(f"--max-reimages {self.settings.max_reimages} reached")
+            self.destructive_sent += 1
+
+    def exchange(self, request: Request, *, observe_node: bool = False) -> Exchange:
+        """Send one request (through the safety gate) and pair it with what the oracle expects."""
+        expectation = self.oracle.expect(request)
+        self._gate(request, expectation)
+        response = self.target.send(request)
+        if self.recorder is not None:
+            self.recorder.add(request, response, self.target.base_url)
+        self.oracle.observe(request, response)
+        context: dict[str, Any] = {"auth_enforced": self.auth_enforced}
+        if observe_node and response.status == 202:
+            context.update(self._read_node(request))
+        return Exchange(request, response, expectation, self.settings.api_version,
+                        self.target.base_url, context)
+
+    def _read_node(self, request: Request) -> dict[str, Any]:
+        get = Request(request.pool_id, request.node_id, method="GET",
+                      query=(("api-version", self.settings.api_version),),
+                      path=request.target_path.rsplit("/reimage", 1)[0])
+        answer = self.target.send(get)
+        if self.recorder is not None:
+            self.recorder.add(get, answer, self.target.base_url)
+        if answer.status != 200:
+            return {}
+        try:
+            node = answer.json()
+        except ValueError:
+            return {}
+        if isinstance(node, dict) and "state" in node:
+            self.oracle.note_state(request.pool_id, request.node_id, str(node["state"]))
+        return {"node_after": node}
+
+    # --- one requirement ---------------------------------------------------------------------
+    def check_requirement(self, requirement_id: str) -> RequirementResult:
+        """Run the requirement's property; the result says pass, fail, error or skip, and why."""
+        result = self.run.requirements[requirement_id]
+        started = time.monotonic()
+        try:
+            self._run_property(requirement_id, result)
+        finally:
+            result.duration = time.monotonic() - started
+        return result
+
+    def _run_property(self, requirement_id: str, result: RequirementResult) -> None:
+        last = _Attempt()
+        withheld: list[str] = []
+        observe = requirement_id in ("SEM-STATE-AFTER", "SEM-OPTION-EFFECT")
+        strategy = strategies.for_requirement(requirement_id, inventory=self.inventory,
+                                              api_version=self.settings.api_version)
+
+        @hsettings(hsettings.get_profile(f"batch-conformance-{self.settings.profile}"))
+        @hypothesis_seed(self.settings.seed)
+        @given(strategy)
+        def prop(request: Request) -> None:
+            try:
+                exchange = self.exchange(request, observe_node=observe)
+            except (Withheld, NotExpressible) as why:
+                withheld.append(str(why))
+                reject()
+            try:
+                decided = checks.evaluate(requirement_id, exchange)
+            except RequirementFailure as failure:
+                result.failures += 1
+                last.exchange, last.failure = exchange, failure
+                raise
+            if decided:
+                result.examples += 1
+
+        flaky = False
+        try:
+            prop()
+        except HarnessError as err:
+            result.status, result.reason = "error", str(err)
+            self.run.harness_errors.append(f"{requirement_id}: {err}")
+            return
+        except RequirementFailure:
+            pass
+        except Flaky:
+            flaky = True  # the target failed once and not on replay: still a real violation
+        except Unsatisfiable:
+            pass
+        if last.exchange is not None and last.failure is not None:
+            result.status = "fail"
+            result.first_failure = describe_failure(last.exchange, last.failure, self.settings,
+                                                    flaky=flaky)
+        elif result.examples:
+            result.status = "pass"
+        else:
+            result.status = "skip"
+            result.reason = _skip_reason(withheld)
+
+
+def _skip_reason(withheld: list[str]) -> str:
+    if withheld:
+        return f"not decided: every deciding request was withheld ({sorted(set(withheld))[0]})"
+    return "not decided: no generated exchange could decide it against this target"
+
+
+def new_run(settings: Settings, target_label: str, suite_version: str) -> RunResult:
+    """A RunResult with every selected catalogue requirement in it, initially skipped."""
+    run = RunResult(target=target_label, api_version=settings.api_version, seed=settings.seed,
+                    profile=settings.profile, suite_version=suite_version, config=settings.public())
+    for rid, requirement in catalogue().items():
+        if settings.only and rid not in settings.only:
+            continue
+        run.requirements[rid] = RequirementResult(requirement, reason="not run")
+    return run

@@ -1,0 +1,80 @@
+"""Turn a failing exchange into what a person needs: request, response, expectation, reproduction."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from conformance.config import Settings
+from conformance.models import Exchange, Request, RequirementFailure
+from conformance.redaction import redact_headers, redact_text
+
+BODY_SHOWN = 2048
+EMULATOR_PORT = 8765
+
+
+def _body_text(body: bytes | None) -> str | None:
+    if body is None:
+        return None
+    text = body[:BODY_SHOWN].decode("utf-8", errors="replace")
+    if len(body) > BODY_SHOWN:
+        text += f"... ({len(body)} bytes in all)"
+    return redact_text(text)
+
+
+def curl_command(request: Request, base_url: str) -> str:
+    """A curl command that sends the same request (secrets redacted; huge bodies generated)."""
+    parts = ["curl", "-i", "-X", request.method, shlex.quote(base_url.rstrip("/") + request.path_and_query)]
+    for name, value in redact_headers(request.headers):
+        parts += ["-H", shlex.quote(f"{name}: {value}")]
+    prefix = ""
+    body = request.body
+    if body is not None:
+        if len(body) <= BODY_SHOWN:
+            parts += ["--data-binary", shlex.quote(body.decode("latin-1")) if body else "''"]
+        elif body == body[:1] * len(body):
+            prefix = f"head -c {len(body)} /dev/zero | tr '\\0' {shlex.quote(body[:1].decode('latin-1'))} | "
+            parts += ["--data-binary", "@-"]
+        else:
+            parts += ["--data-binary", "@body.bin"]
+    return prefix + " ".join(parts)
+
+
+def reproduce_command(settings: Settings, requirement: str) -> str:
+    """The batch-conformance command that replays this requirement's examples exactly."""
+    parts = ["batch-conformance", "run"]
+    if settings.target:
+        parts += ["--target", settings.target]
+    if settings.inventory:
+        parts += ["--inventory", settings.inventory]
+    if settings.emulator_fault:
+        parts += ["--emulator-fault", settings.emulator_fault]
+    if settings.account_name:
+        parts += ["--auth", settings.auth, "--account-name", settings.account_name]
+    parts += ["--api-version", settings.api_version, "--profile", settings.profile,
+              "--seed", str(settings.seed), "--only", requirement]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def describe_failure(exchange: Exchange, failure: RequirementFailure, settings: Settings, *,
+                     flaky: bool = False) -> dict[str, Any]:
+    """The first_failure entry of results.json and the report: everything needed to see and replay."""
+    req, resp = exchange.request, exchange.response
+    base = exchange.base_url
+    curl = curl_command(req, base)
+    if settings.embedded:
+        fault = f" --fault {shlex.quote(settings.emulator_fault)}" if settings.emulator_fault else ""
+        curl = (f"# start the emulator first: batch-conformance emulator --port {EMULATOR_PORT}{fault}\n"
+                + curl_command(req, f"http://127.0.0.1:{EMULATOR_PORT}"))
+    return {
+        "requirement": failure.requirement,
+        "message": redact_text(failure.detail),
+        "expected": redact_text(failure.expected or exchange.expectation.describe()),
+        "flaky": flaky,
+        "request": {"method": req.method, "url": redact_text(base + req.path_and_query),
+                    "headers": dict(redact_headers(req.headers)), "body": _body_text(req.body)},
+        "response": {"status": resp.status, "headers": dict(redact_headers(resp.headers)),
+                     "body": _body_text(resp.body)},
+        "curl": curl,
+        "reproduce": reproduce_command(settings, failure.requirement),
+    }

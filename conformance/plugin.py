@@ -1,0 +1,168 @@
+"""The pytest plugin (pytest11 entry point): options, the session fixture, reports at session end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import __version__
+from conformance.config import Settings, load_settings
+from conformance.models import HarnessError, UsageError
+from conformance.results import RunResult
+
+RUN_KEY = pytest.StashKey[RunResult]()
+SETTINGS_KEY = pytest.StashKey[Settings]()
+OPTIONS = (  # (flag, dest, kwargs)
+    ("--target", "bc_target", {"help": "base URL of the target (default: the embedded emulator); "
+                                       "sdk+URL drives the azure-batch SDK"}),
+    ("--inventory", "bc_inventory", {"help": "inventory JSON file of the target's pools and nodes"}),
+    ("--api-version", "bc_api_version", {"help": "api-version to certify"}),
+    ("--profile", "bc_profile", {"help": "quick | standard | thorough"}),
+    ("--seed", "bc_seed", {"type": int, "help": "seed that replays a run exactly"}),
+    ("--report-dir", "bc_report_dir", {"help": "where results.json, junit.xml, report.html go"}),
+    ("--emulator-fault", "bc_emulator_fault", {"help": "start the embedded emulator with this fault"}),
+    ("--only", "bc_only", {"action": "append", "help": "run only this requirement ID (repeatable)"}),
+    ("--allow-destructive", "bc_allow_destructive", {"action": "store_const", "const": True,
+                                                     "help": "allow requests that really reimage"}),
+    ("--max-reimages", "bc_max_reimages", {"type": int, "help": "at most N accepted reimages (default 1)"}),
+    ("--rate", "bc_rate", {"type": float, "help": "at most N requests per second"}),
+    ("--request-timeout", "bc_request_timeout", {"type": float, "help": "seconds per request"}),
+    ("--record", "bc_record", {"help": "write the traffic sent as HAR to this file"}),
+    ("--account-name", "bc_account_name", {"help": "Batch account name for Shared Key"}),
+    ("--auth", "bc_auth", {"help": "none | sharedkey | entra | bearer"}),
+    ("--no-schemathesis", "bc_no_schemathesis", {"action": "store_const", "const": True,
+                                                 "help": "switch the spec-driven layer off"}),
+    ("--bc-config", "bc_config", {"help": "TOML config file ([batch-conformance] table)"}),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the suite's options (also usable as plain `pytest --target URL ...`)."""
+    group = parser.getgroup("batch-conformance")
+    for flag, dest, kwargs in OPTIONS:
+        group.addoption(flag, dest=dest, default=None, **kwargs)
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    """Settings from pytest options, the environment and the config file."""
+    if SETTINGS_KEY in config.stash:
+        return config.stash[SETTINGS_KEY]
+    opt = config.option
+    flags: dict[str, Any] = {
+        "target": opt.bc_target, "inventory": opt.bc_inventory, "api_version": opt.bc_api_version,
+        "profile": opt.bc_profile, "seed": opt.bc_seed, "report_dir": opt.bc_report_dir,
+        "emulator_fault": opt.bc_emulator_fault, "only": opt.bc_only,
+        "allow_destructive": opt.bc_allow_destructive, "max_reimages": opt.bc_max_reimages,
+        "rate": opt.bc_rate, "request_timeout": opt.bc_request_timeout, "record": opt.bc_record,
+        "account_name": opt.bc_account_name, "auth": opt.bc_auth,
+        "schemathesis": False if opt.bc_no_schemathesis else None,
+    }
+    settings = load_settings(flags, config_file=opt.bc_config)
+    config.stash[SETTINGS_KEY] = settings
+    return settings
+
+
+def _is_suite(item: pytest.Item) -> bool:
+    return item.get_closest_marker("conformance_requirement") is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the suite's marker."""
+    config.addinivalue_line("markers", "conformance_requirement(id): a catalogue requirement's test")
+
+
+@pytest.fixture(scope="session")
+def conformance_settings(pytestconfig: pytest.Config) -> Settings:
+    """The run's one frozen Settings object."""
+    try:
+        return settings_from_config(pytestconfig)
+    except UsageError as err:
+        pytest.exit(f"batch-conformance: error: {err}", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def conformance_session(pytestconfig: pytest.Config, conformance_settings: Settings) -> Iterator[Any]:
+    """Start the target (the embedded emulator by default) and the run's session."""
+    from conformance.session_setup import open_session
+
+    run = pytestconfig.stash[RUN_KEY]
+    try:
+        with open_session(conformance_settings, run) as session:
+            yield session
+    except (UsageError, HarnessError) as err:
+        # nothing is lost: every requirement is reported as an error with the reason, then the run stops
+        for result in run.requirements.values():
+            if result.status == "skip" and result.reason == "not run":
+                result.status, result.reason = "error", str(err)
+        run.harness_errors.append(str(err))
+        pytest.exit(f"batch-conformance: error: {err}", returncode=2)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Create the run's result object (every requirement starts as not run)."""
+    from conformance.engine import new_run
+
+    try:
+        settings = settings_from_config(session.config)
+    except UsageError:
+        return
+    session.config.stash[RUN_KEY] = new_run(settings, settings.target or "embedded emulator", __version__)
+    session.config.stash[_START] = time.monotonic()
+
+
+_START = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """Attach a failure's request, response and reproduction to the pytest-html row."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call" or not _is_suite(item) or RUN_KEY not in item.config.stash:
+        return
+    marker = item.get_closest_marker("conformance_requirement")
+    assert marker is not None
+    result = item.config.stash[RUN_KEY].requirements.get(marker.args[0])
+    if result is not None and result.first_failure:
+        from pytest_html import extras
+
+        from conformance.report import failure_html
+
+        report.extras = [*getattr(report, "extras", []), extras.html(failure_html(result))]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write results.json, junit.xml (one testcase per requirement) and the HAR recording."""
+    config = session.config
+    if RUN_KEY not in config.stash or not any(_is_suite(i) for i in session.items):
+        return
+    from conformance.report import write_reports
+
+    run = config.stash[RUN_KEY]
+    run.duration = time.monotonic() - config.stash.get(_START, time.monotonic())
+    write_reports(run, Path(settings_from_config(config).report_dir))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
+                                session: pytest.Session) -> None:
+    """Put the verdict, configuration and requirement matrix at the top of the HTML report."""
+    if RUN_KEY not in session.config.stash or not any(_is_suite(i) for i in session.items):
+        return
+    from conformance.report import summary_html
+
+    prefix.append(summary_html(session.config.stash[RUN_KEY]))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_report_title(report: Any) -> None:
+    """Name the report after the product."""
+    report.title = "batch-conformance report"
+
+
+__all__ = ["HarnessError", "conformance_session", "conformance_settings"]

@@ -1,0 +1,113 @@
+"""Open a run: pick the target, load or discover its inventory, and close everything at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from conformance.config import KEY_ENV, TOKEN_ENV, Settings
+from conformance.engine import Session
+from conformance.inventory import Inventory, default_inventory, load_inventory, parse_inventory
+from conformance.models import HarnessError, Request, UsageError
+from conformance.recording import TrafficRecorder
+from conformance.redaction import register_secret
+from conformance.results import RunResult
+from conformance.spec import versions
+from conformance.targets.base import Target
+from conformance.targets.http import HttpTarget
+
+
+def _get_json(target: Target, path: str, api_version: str) -> Any:
+    request = Request("", "", method="GET", query=(("api-version", api_version),), path=path)
+    response = target.send(request)
+    if response.status != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise HarnessError(f"{target.base_url}{path} answered 200 with a body that is not JSON") from None
+
+
+def discover_inventory(target: Target, api_version: str) -> Inventory:
+    """Build the inventory from List Pools and List Nodes, where the target serves them."""
+    pools = _get_json(target, "/pools", api_version)
+    if not isinstance(pools, dict) or not isinstance(pools.get("value"), list):
+        raise UsageError(f"{target.base_url} does not serve List Pools; describe it with --inventory FILE")
+    raw_pools = []
+    for pool in pools["value"]:
+        pid = str(pool.get("id", ""))
+        conf = ("virtualMachineConfiguration" if "virtualMachineConfiguration" in pool
+                else "cloudServiceConfiguration")
+        nodes = _get_json(target, f"/pools/{pid}/nodes", api_version) or {}
+        raw_pools.append({"id": pid, "configuration": conf, "nodes": [
+            {"id": str(n.get("id")), "state": str(n.get("state"))} for n in nodes.get("value", [])]})
+    return parse_inventory({"pools": raw_pools}, source=f"inventory discovered at {target.base_url}")
+
+
+def _signer(settings: Settings) -> Any:
+    if settings.auth == "none":
+        return None
+    from conformance.auth import make_signer
+
+    return make_signer(settings)
+
+
+@contextlib.contextmanager
+def _embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
+    from conformance.emulator import EmbeddedEmulator
+
+    emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()),
+                                fault=settings.emulator_fault)
+    try:
+        emulator.start()
+    except KeyError as err:
+        raise UsageError(str(err).strip('"')) from None
+    target = HttpTarget(emulator.url, timeout=settings.request_timeout)
+    try:
+        yield target
+    finally:
+        target.close()
+        emulator.stop()
+
+
+@contextlib.contextmanager
+def _remote(settings: Settings) -> Iterator[Target]:
+    assert settings.target is not None
+    url = settings.target
+    if url.startswith("sdk+"):
+        from conformance.targets.sdk import SdkTarget
+
+        target: Target = SdkTarget(url.removeprefix("sdk+"), settings)
+    elif url.startswith(("http://", "https://")):
+        target = HttpTarget(url, timeout=settings.request_timeout, rate=settings.rate,
+                            signer=_signer(settings))
+    else:
+        raise UsageError(f"--target {url!r}: give an http(s):// URL, or sdk+https://... for the SDK target")
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+@contextlib.contextmanager
+def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
+    """The run's Session, with its target started and its inventory known."""
+    register_secret(os.environ.get(KEY_ENV))
+    register_secret(os.environ.get(TOKEN_ENV))
+    inventory = load_inventory(settings.inventory) if settings.inventory else None
+    recorder = TrafficRecorder(settings.record) if settings.record else None
+    opener = _embedded(settings, inventory or default_inventory()) if settings.embedded else _remote(settings)
+    try:
+        with opener as target:
+            if inventory is None:
+                inventory = default_inventory() if settings.embedded else discover_inventory(
+                    target, settings.api_version)
+            served = frozenset(versions()) if settings.embedded else None
+            auth = False if settings.embedded else (settings.auth != "none" or None)
+            yield Session(settings, target, inventory, run, served_versions=served,
+                          auth_enforced=auth, recorder=recorder)
+    finally:
+        if recorder is not None:
+            recorder.write()

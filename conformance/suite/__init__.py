@@ -1,0 +1,1 @@
+"""The conformance suite's pytest modules (collected by `batch-conformance run`)."""

@@ -1,0 +1,48 @@
+"""One test per catalogue requirement, each a Hypothesis property against the target."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.engine import Session
+from conformance.models import HarnessError
+from conformance.results import RequirementResult
+from conformance.spec import catalogue
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize over the selected requirement IDs (all, or those named with --only)."""
+    if "requirement_id" not in metafunc.fixturenames:
+        return
+    only = metafunc.config.option.bc_only or []
+    unknown = [rid for rid in only if rid not in catalogue()]
+    if unknown:
+        raise pytest.UsageError(f"--only {', '.join(unknown)}: not a requirement ID of the catalogue")
+    ids = [rid for rid in catalogue() if not only or rid in only]
+    metafunc.parametrize("requirement_id", [
+        pytest.param(rid, id=rid, marks=pytest.mark.conformance_requirement(rid)) for rid in ids])
+
+
+@pytest.fixture
+def verdict(requirement_id: str, conformance_session: Session) -> RequirementResult:
+    """Run the requirement's property during setup, so a harness error shows as an error, not a fail."""
+    result = conformance_session.check_requirement(requirement_id)
+    if result.status == "error":
+        raise HarnessError(result.reason)
+    return result
+
+
+def test_requirement(verdict: RequirementResult) -> None:
+    """The target meets the requirement on every generated example that could decide it."""
+    requirement = verdict.requirement
+    if verdict.status == "skip":
+        pytest.skip(f"{requirement.id} not decided: {verdict.reason}")
+    if verdict.status == "fail":
+        failure = verdict.first_failure or {}
+        message = (f"{requirement.id} ({requirement.level}, {requirement.source}): "
+                   f"{failure.get('message', '')}\nexpected: {failure.get('expected', '')}\n"
+                   f"reproduce: {failure.get('reproduce', '')}")
+        if requirement.level == "SHOULD":
+            pytest.xfail(f"SHOULD not met (a warning; the verdict ignores it): {message}")
+        pytest.fail(message, pytrace=False)
+    assert verdict.status == "pass" and verdict.examples > 0 and verdict.failures == 0
