@@ -67,12 +67,13 @@ def settings_from_config(config: pytest.Config) -> Settings:
 
 
 def _is_suite(item: pytest.Item) -> bool:
-    return item.get_closest_marker("conformance_requirement") is not None
+    return any(item.get_closest_marker(m) is not None for m in ("conformance_requirement", "spec_driven"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the suite's marker."""
     config.addinivalue_line("markers", "conformance_requirement(id): a catalogue requirement's test")
+    config.addinivalue_line("markers", "spec_driven: the Schemathesis-driven layer of the suite")
 
 
 @pytest.fixture(scope="session")
@@ -102,8 +103,10 @@ def conformance_session(pytestconfig: pytest.Config, conformance_settings: Setti
         pytest.exit(f"batch-conformance: error: {err}", returncode=2)
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Create the run's result object (every requirement starts as not run)."""
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When the suite itself was collected, create the run's result object (every requirement: not run)."""
+    if not any(_is_suite(i) for i in session.items):
+        return
     from conformance.engine import new_run
 
     try:
@@ -122,10 +125,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """Attach a failure's request, response and reproduction to the pytest-html row."""
     outcome = yield
     report = outcome.get_result()
-    if call.when != "call" or not _is_suite(item) or RUN_KEY not in item.config.stash:
-        return
     marker = item.get_closest_marker("conformance_requirement")
-    assert marker is not None
+    if call.when != "call" or marker is None or RUN_KEY not in item.config.stash:
+        return
     result = item.config.stash[RUN_KEY].requirements.get(marker.args[0])
     if result is not None and result.first_failure:
         from pytest_html import extras
@@ -139,7 +141,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Write results.json, junit.xml (one testcase per requirement) and the HAR recording."""
     config = session.config
-    if RUN_KEY not in config.stash or not any(_is_suite(i) for i in session.items):
+    if RUN_KEY not in config.stash:
         return
     from conformance.report import write_reports
 
@@ -152,7 +154,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: list[str],
                                 session: pytest.Session) -> None:
     """Put the verdict, configuration and requirement matrix at the top of the HTML report."""
-    if RUN_KEY not in session.config.stash or not any(_is_suite(i) for i in session.items):
+    if RUN_KEY not in session.config.stash:
         return
     from conformance.report import summary_html
 
