@@ -120,6 +120,9 @@ class Expectation:
     requirements: frozenset[str] = frozenset()  # the semantic requirements this request exercises
     uncertain: bool = False  # the node's state is unknown (this run reimaged it): 202 or 409
     notes: tuple[str, ...] = ()
+    # Open questions the facts leave undecided (requirement "" when none governs them): the request
+    # may also be answered with these outcomes; they are already included in `outcomes`.
+    open_points: tuple[Fault, ...] = ()
 
     @property
     def statuses(self) -> frozenset[int]:

@@ -1,0 +1,446 @@
+"""The oracle: (inventory, request) -> the set of acceptable outcomes, built from the facts, not an emulator.
+
+Where the facts leave a choice open (which check comes first, which 409 code, 0 or negative timeout, a
+null option, an unknown body property, a Content-Type variant), every documented choice is accepted: a
+false failure against the live service is as bad as a missed fault. Per-version behaviour is read from
+spec/versions.json; nothing here branches on a version string.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from urllib.parse import unquote
+
+from conformance.inventory import Inventory, Node
+from conformance.models import Expectation, Fault, Outcome, Request, Response
+from conformance.spec import ApiVersion, limits, version, versions
+
+REIMAGE_PATH = re.compile(r"^/pools/(?P<pool>[^/]*)/nodes/(?P<node>[^/]*)/reimage/?$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+GUID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
+VERSION_SHAPE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})(\.\d+\.\d+)?(-preview)?$")
+OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
+OPTION_KEY = "nodeReimageOption"
+ACCEPTING_STATES = ("idle", "running")
+CANONICAL_CONTENT_TYPE = "application/json;odata=minimalmetadata"
+INT32 = (-(2**31), 2**31 - 1)
+TIMEOUT_MAX = 30
+CLOCK_SKEW_SECONDS = 15 * 60  # Shared Key rejects an ocp-date this far from the service clock
+
+# Auth intent travels with a generated request in this header; the target's signer reads and strips it
+# ("omit": send no Authorization; "bad-signature": sign, then corrupt the signature).
+AUTH_DIRECTIVE_HEADER = "x-batch-conformance-auth"
+AUTH_OMIT, AUTH_BAD_SIGNATURE = "omit", "bad-signature"
+# Signatures that can never verify (base64 of fixed text), recognisable in requests sent as they are.
+BAD_SIGNATURES = ("Y29uZm9ybWFuY2UtYmFkLXNpZ25hdHVyZQ==", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+
+STATE_CODES = frozenset({"NodeBeingReimaged", "NodeBeingRebooted", "NodeBeingCreated", "NodeBeingStarted",
+                         "NodeStateUnusable", "OperationInvalidForCurrentState", "OperationNotValidOnNode"})
+BODY_CODES = frozenset({"InvalidRequestBody"})
+OPTION_CODES = frozenset({"InvalidPropertyValue", "InvalidRequestBody"})
+HEADER_CODES = frozenset({"InvalidHeaderValue"})
+QUERY_CODES = frozenset({"InvalidQueryParameterValue", "OutOfRangeQueryParameterValue"})
+VERSION_CODES = frozenset({"UnsupportedRequestVersion", "InvalidQueryParameterValue"})
+MISSING_VERSION_CODES = frozenset({"MissingRequiredQueryParameter"})
+
+
+def _o(status: int, *codes: str) -> Outcome:
+    return Outcome(status, frozenset(codes))
+
+
+POOL_NOT_FOUND = _o(404, "PoolNotFound")
+NODE_NOT_FOUND = _o(404, "NodeNotFound")
+NODE_STATE = Outcome(409, STATE_CODES)
+POOL_CONFIG = _o(409, "OperationNotValidOnNode")
+# The ways a request with no (or a bad) Authorization is refused.
+AUTH_MISSING = frozenset({_o(400, "MissingRequiredHeader"), _o(401)})
+AUTH_FAILED = frozenset({_o(403, "AuthenticationFailed")})
+ACCEPTED = _o(202)
+
+
+def reimage_target(request: Request) -> tuple[str, str] | None:
+    """(pool ID, node ID) addressed by a reimage-path request, decoded; None for any other path."""
+    if request.path is None:
+        return request.pool_id, request.node_id
+    match = REIMAGE_PATH.match(request.path.split("?", 1)[0])
+    if match is None:
+        return None
+    return unquote(match["pool"]), unquote(match["node"])
+
+
+def auth_directive(request: Request) -> str | None:
+    """The auth intent a generated request carries for the signer (AUTH_OMIT / AUTH_BAD_SIGNATURE)."""
+    return request.header(AUTH_DIRECTIVE_HEADER)
+
+
+def strip_auth_directive(request: Request) -> Request:
+    """The request without the auth directive header, as it should go on the wire."""
+    low = AUTH_DIRECTIVE_HEADER.lower()
+    return replace(request, headers=tuple((k, v) for k, v in request.headers if k.lower() != low))
+
+
+def is_guid(value: str) -> bool:
+    """True for 8-4-4-4-12 hex (either case), no braces."""
+    return GUID.match(value) is not None
+
+
+def valid_id(value: str) -> bool:
+    """Pool/node ID syntax: letters, digits, hyphens, underscores, 1 to 64 characters."""
+    return ID_PATTERN.match(value) is not None and len(value) <= limits()[1]
+
+
+def parse_http_date(value: str) -> datetime | None:
+    """An RFC 1123 / RFC 7231 IMF-fixdate ('Tue, 03 Feb 2026 18:19:59 GMT'), or None."""
+    match = re.match(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{1,2}) (\w{3}) (\d{4}) (\d{2}:\d{2}:\d{2}) "
+                     r"(GMT|UTC|UT|[+-]0000)$", value.strip())
+    if match is None:
+        return None
+    try:
+        parsed = datetime.strptime(f"{match[2]} {match[3]} {match[4]} {match[5]}", "%d %b %Y %H:%M:%S")
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC)
+
+
+def _loose_date(value: str) -> bool:
+    """Other date shapes a lenient server may read (RFC 850, asctime, ISO 8601): not clearly garbage."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        parsedate_to_datetime(value)
+        return True
+    except (TypeError, ValueError, IndexError):
+        pass
+    try:
+        datetime.fromisoformat(value.strip())
+        return True
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Verdict:
+    """Accumulates what one request contains while it is being read."""
+
+    faults: list[Fault] = field(default_factory=list)
+    maybe: set[Outcome] = field(default_factory=set)  # open points: may be refused with these
+    open_points: list[Fault] = field(default_factory=list)
+    requirements: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    acceptance: set[Outcome] = field(default_factory=lambda: {ACCEPTED})
+    uncertain: bool = False
+
+    def fault(self, requirement: str, description: str, *outcomes: Outcome) -> None:
+        self.faults.append(Fault(requirement, description, frozenset(outcomes)))
+        self.requirements.add(requirement)
+
+    def open(self, requirement: str | None, note: str, *outcomes: Outcome) -> None:
+        self.maybe.update(outcomes)
+        self.open_points.append(Fault(requirement or "", note, frozenset(outcomes)))
+        self.notes.append(note)
+        if requirement:
+            self.requirements.add(requirement)
+
+
+class Oracle:
+    """Computes, for each request and the target's inventory, the set of acceptable outcomes."""
+
+    def __init__(self, inventory: Inventory | None, api_version: str, *,
+                 served_versions: frozenset[str] | None = None, auth_enforced: bool | None = None) -> None:
+        self.inventory = inventory
+        self.api_version = api_version
+        self.data = version(api_version)
+        self.served_versions = served_versions
+        self.auth_enforced = auth_enforced
+        self._reimaged: set[tuple[str, str]] = set()
+        self._states: dict[tuple[str, str], str] = {}
+
+    # --- state the run itself changes ------------------------------------------------------------
+    def _key(self, pool_id: str, node_id: str) -> tuple[str, str]:
+        pool = self.inventory.pool(pool_id) if self.inventory else None
+        return ((pool.id if pool else pool_id).lower(), node_id)
+
+    def observe(self, request: Request, response: Response) -> None:
+        """Learn from an exchange: a 202 on a node leaves its state unknown until note_state()."""
+        target = reimage_target(request)
+        if target is not None and request.method.upper() == "POST" and response.status == 202:
+            self._reimaged.add(self._key(*target))
+
+    def note_state(self, pool_id: str, node_id: str, state: str) -> None:
+        """Record a node state read from the target (e.g. Get Node): it replaces the inventory's."""
+        key = self._key(pool_id, node_id)
+        self._reimaged.discard(key)
+        self._states[key] = state
+
+    # --- the expectation --------------------------------------------------------------------------
+    def expect(self, request: Request) -> Expectation:
+        """The acceptable outcomes for a request, the faults it contains and the requirements it exercises."""
+        target = reimage_target(request)
+        if target is None:
+            return Expectation(frozenset(), notes=(f"{request.target_path} is not the reimage path: "
+                                                   "no outcome predicted",))
+        v = _Verdict()
+        if request.method.upper() != "POST":
+            v.fault("SEM-METHOD", f"{request.method} is not a method of the reimage path",
+                    _o(405, "UnsupportedHttpVerb"), _o(400, "InvalidHttpVerb"))
+        data = self._read_version(request, v)
+        self._read_auth(request, v)
+        self._read_headers(request, data, v)
+        self._read_query(request, data, v)
+        body_empty = self._read_body(request, data, v)
+        self._read_resources(target, data, v)
+        if not v.faults and body_empty:
+            v.requirements.add("SEM-NO-BODY")
+        return self._assemble(v)
+
+    def _assemble(self, v: _Verdict) -> Expectation:
+        if v.faults:
+            outcomes = {o for f in v.faults for o in f.outcomes} | v.maybe
+            # A resource check may come first: its answers stay valid alongside the request's faults.
+            outcomes |= {o for o in v.acceptance if o.status != 202}
+        else:
+            # Open points keep the request "valid" for SEM-ACCEPT: the check counts an answer that only
+            # another requirement's open point explains as undecided, not as a pass.
+            outcomes = v.acceptance | v.maybe
+            v.requirements.add("SEM-ACCEPT")
+        if v.faults:
+            outcomes = {o for o in outcomes if o.status != 202}
+        return Expectation(frozenset(outcomes), tuple(v.faults), frozenset(v.requirements),
+                           v.uncertain, tuple(v.notes), tuple(v.open_points))
+
+    def _read_version(self, request: Request, v: _Verdict) -> ApiVersion:
+        value = request.query_value("api-version")
+        if value is None:
+            loose = next((val for k, val in request.query if k.lower() == "api-version"), None)
+            if loose is None:
+                v.fault("SEM-API-VERSION-MISSING", "no api-version query parameter", _o(400, *MISSING_VERSION_CODES))
+                return self.data
+            v.open(None, "api-version spelled in another case: the service may not read it",
+                   _o(400, *MISSING_VERSION_CODES))
+            value = loose
+        known = versions()
+        if not value:
+            v.fault("SEM-API-VERSION-UNKNOWN", "api-version is empty",
+                    _o(400, *VERSION_CODES, *MISSING_VERSION_CODES))
+            return self.data
+        if self.served_versions is not None:
+            if value not in self.served_versions:
+                v.fault("SEM-API-VERSION-UNKNOWN", f"api-version {value!r} is not served by the target",
+                        _o(400, *VERSION_CODES))
+            return known.get(value, self.data)
+        if value == self.api_version:
+            return self.data
+        if not _plausible_version(value):
+            v.fault("SEM-API-VERSION-UNKNOWN", f"api-version {value!r} is not an api-version",
+                    _o(400, *VERSION_CODES))
+            return self.data
+        # Served versions unknown: a real-looking version may or may not be served.
+        v.open(None, f"api-version {value!r} may not be served by the target", _o(400, *VERSION_CODES))
+        return known.get(value, self.data)
+
+    def _read_auth(self, request: Request, v: _Verdict) -> None:
+        if self.auth_enforced is False:
+            return
+        directive = auth_directive(request)
+        authorization = request.header("Authorization")
+        if directive == AUTH_OMIT or (authorization is not None and not authorization.strip()):
+            self._auth(v, "AUTH-MISSING", "no Authorization header", AUTH_MISSING)
+        elif directive == AUTH_BAD_SIGNATURE or (
+                authorization is not None and any(s in authorization for s in BAD_SIGNATURES)):
+            self._auth(v, "AUTH-BAD-SIGNATURE", "a Shared Key signature that does not verify", AUTH_FAILED)
+        elif authorization is None and self.auth_enforced is None:
+            # The request goes unsigned (no signer) or was recorded without it: a target may refuse it.
+            v.open(None, "no Authorization and auth enforcement unknown: 400/401 possible", *AUTH_MISSING)
+
+    def _auth(self, v: _Verdict, requirement: str, why: str, outcomes: frozenset[Outcome]) -> None:
+        if self.auth_enforced:
+            v.fault(requirement, why, *outcomes)
+        else:
+            v.open(None, f"{why}; auth enforcement unknown", *outcomes)
+
+    def _read_headers(self, request: Request, data: ApiVersion, v: _Verdict) -> None:
+        crid = request.header("client-request-id")
+        if crid is not None and data.client_request_id_format == "uuid" and not is_guid(crid):
+            if crid.strip().strip("{}") and is_guid(crid.strip().strip("{}")):
+                v.open("SEM-BAD-HEADER", "client-request-id is a GUID in braces or padded: may be read",
+                       _o(400, *HEADER_CODES))
+            else:
+                v.fault("SEM-BAD-HEADER", f"client-request-id {crid!r} is not a GUID", _o(400, *HEADER_CODES))
+        ret = request.header("return-client-request-id")
+        if ret is not None and ret not in ("true", "false"):
+            if ret.strip().lower() in ("true", "false"):
+                v.open("SEM-BAD-HEADER", f"return-client-request-id {ret!r}: a boolean in another case",
+                       _o(400, *HEADER_CODES))
+            else:
+                v.fault("SEM-BAD-HEADER", f"return-client-request-id {ret!r} is not a boolean",
+                        _o(400, *HEADER_CODES))
+        self._read_date(request, v)
+        self._read_content_type(request, v)
+
+    def _read_date(self, request: Request, v: _Verdict) -> None:
+        date = request.header("ocp-date")
+        if date is None:
+            return
+        parsed = parse_http_date(date)
+        if parsed is None:
+            if _loose_date(date):
+                v.open("SEM-BAD-HEADER", f"ocp-date {date!r} is a date, not RFC 1123", _o(400, *HEADER_CODES))
+            else:
+                v.fault("SEM-BAD-HEADER", f"ocp-date {date!r} is not an RFC 1123 date", _o(400, *HEADER_CODES))
+        elif self.auth_enforced is not False:
+            skew = abs((datetime.now(UTC) - parsed).total_seconds())
+            if skew > CLOCK_SKEW_SECONDS:
+                v.open(None, "ocp-date far from now: a Shared Key service may refuse it", *AUTH_FAILED)
+
+    def _read_content_type(self, request: Request, v: _Verdict) -> None:
+        ctype = request.header("Content-Type")
+        has_body = bool(request.body)
+        if ctype is None:
+            if has_body:  # facts are silent: a server may read it as JSON or refuse it
+                v.open(None, "a body without Content-Type", _o(400, *HEADER_CODES), _o(415))
+            return
+        if re.sub(r"\s+", "", ctype.lower()) != CANONICAL_CONTENT_TYPE:
+            # The live service once refused a charset parameter (InvalidHeaderValue): variants are open.
+            v.open(None, f"Content-Type {ctype!r} is not the documented one", _o(400, *HEADER_CODES), _o(415))
+
+    def _read_query(self, request: Request, data: ApiVersion, v: _Verdict) -> None:
+        name = data.timeout_param
+        known = {"api-version", name.lower()}
+        for key, _ in request.query:
+            if key.lower() not in known:
+                v.open(None, f"query parameter {key!r} is not defined", _o(400, "UnsupportedQueryParameter"))
+        raw = request.query_value(name)
+        if raw is None:
+            raw = next((val for k, val in request.query if k.lower() == name.lower()), None)
+            if raw is None:
+                return
+            v.open(None, f"timeout spelled in another case than {name!r}", _o(400, *QUERY_CODES))
+        self._read_timeout(raw, data, v)
+
+    def _read_timeout(self, raw: str, data: ApiVersion, v: _Verdict) -> None:
+        bad = _o(400, *QUERY_CODES)
+        if not re.fullmatch(r"-?\d+", raw):
+            if re.fullmatch(r"\s*[+-]?\d+\s*", raw) or not raw:
+                v.open("SEM-TIMEOUT-INVALID", f"timeout {raw!r}: an integer a lenient parser may read", bad)
+            else:
+                v.fault("SEM-TIMEOUT-INVALID", f"timeout {raw!r} is not an integer", bad)
+            return
+        value = int(raw)
+        if not INT32[0] <= value <= INT32[1]:
+            v.fault("SEM-TIMEOUT-INVALID", f"timeout {raw} is outside int32", bad)
+        elif value <= 0:
+            v.open("SEM-TIMEOUT-INVALID", f"timeout {value}: 0 or negative is not known (no minimum)", bad)
+        elif value <= TIMEOUT_MAX or data.timeout_above_max == "must-accept":
+            v.requirements.add("SEM-TIMEOUT-VALID")
+        else:
+            v.open("SEM-TIMEOUT-VALID", f"timeout {value} above 30: SHOULD be accepted in this version", bad)
+
+    def _read_body(self, request: Request, data: ApiVersion, v: _Verdict) -> bool:
+        """Read the body; True when it means 'no option' (absent, empty, {})."""
+        body = request.body
+        if not body:
+            return True
+        max_bytes = limits()[0]
+        if len(body) > max_bytes:
+            v.fault("SEM-BODY-TOO-LARGE", f"a body of {len(body)} bytes (limit {max_bytes})",
+                    _o(413, "RequestBodyTooLarge"), _o(400, "RequestBodyTooLarge", "RequestEntityTooLarge",
+                                                         "InvalidRequestBody"))
+            return False
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            v.fault("SEM-BAD-BODY", "the body is not JSON", _o(400, *BODY_CODES))
+            return False
+        if not isinstance(doc, dict):
+            v.fault("SEM-BAD-BODY", f"the body is JSON {type(doc).__name__}, not an object", _o(400, *BODY_CODES))
+            return False
+        for key in doc:
+            if key != OPTION_KEY:
+                v.open("SEM-UNKNOWN-PROPERTY", f"body property {key!r} is not defined",
+                       _o(400, "UnsupportedProperty", "InvalidRequestBody", "InvalidPropertyValue"))
+        if OPTION_KEY in doc:
+            self._read_option(doc[OPTION_KEY], data, v)
+        return not doc
+
+    def _read_option(self, option: object, data: ApiVersion, v: _Verdict) -> None:
+        bad = _o(400, *OPTION_CODES)
+        if option is None:
+            v.open("SEM-BAD-OPTION", "nodeReimageOption null: 202 as if absent, or 400", bad)
+        elif isinstance(option, str) and option in OPTIONS:
+            return
+        elif isinstance(option, str) and data.option_enum_open:
+            v.open("SEM-BAD-OPTION", f"nodeReimageOption {option!r} outside the four values of an open enum", bad)
+        else:
+            v.fault("SEM-BAD-OPTION", f"nodeReimageOption {json.dumps(option)} is not one of {', '.join(OPTIONS)}",
+                    bad)
+
+    def _read_resources(self, target: tuple[str, str], data: ApiVersion, v: _Verdict) -> None:
+        pool_id, node_id = target
+        for kind, value, miss in (("pool", pool_id, POOL_NOT_FOUND), ("node", node_id, NODE_NOT_FOUND)):
+            if value in ("", ".", ".."):  # the path no longer names this resource: any 4xx routing answer
+                v.fault(f"SEM-{kind.upper()}-NOT-FOUND", f"an empty {kind} ID segment",
+                        miss, _o(404), _o(400), _o(405))
+                return
+            if not valid_id(value):
+                v.fault(f"SEM-{kind.upper()}-NOT-FOUND", f"{kind} ID {value!r} is not a valid ID",
+                        Outcome(404, miss.codes | {"ResourceNotFound"}), _o(400))
+        if any(f.requirement in ("SEM-POOL-NOT-FOUND", "SEM-NODE-NOT-FOUND") for f in v.faults):
+            return
+        if self.inventory is None:
+            v.uncertain = True
+            v.notes.append("no inventory: the pool or node may not exist, or be busy")
+            v.acceptance |= {POOL_NOT_FOUND, NODE_NOT_FOUND, NODE_STATE, POOL_CONFIG}
+            return
+        pool = self.inventory.pool(pool_id)
+        if pool is None:
+            v.fault("SEM-POOL-NOT-FOUND", f"no pool {pool_id!r} in the inventory", POOL_NOT_FOUND)
+            return
+        if pool.id != pool_id:
+            v.requirements.add("SEM-POOL-ID-CASE")
+            v.notes.append(f"pool ID {pool_id!r} addresses pool {pool.id!r} (IDs are case-insensitive)")
+        if pool.configuration == "virtualMachineConfiguration":
+            if data.vm_pool_allowed:
+                v.requirements.add("SEM-POOL-CONFIG")
+            else:
+                v.fault("SEM-POOL-CONFIG", f"pool {pool.id!r} uses virtualMachineConfiguration, refused at "
+                        f"api-version {data.id}", POOL_CONFIG)
+        node = pool.node(node_id)
+        if node is None:
+            self._unknown_node(pool.nodes, pool.id, node_id, v)
+            return
+        self._read_state(pool.id, node, v)
+
+    def _unknown_node(self, nodes: tuple[Node, ...], pool_id: str, node_id: str, v: _Verdict) -> None:
+        twin = next((n for n in nodes if n.id.lower() == node_id.lower()), None)
+        if twin is None:
+            v.fault("SEM-NODE-NOT-FOUND", f"no node {node_id!r} in pool {pool_id!r}", NODE_NOT_FOUND)
+            return
+        # Node ID case sensitivity is not documented: it may address the node or no node.
+        v.open(None, f"node ID {node_id!r} differs from {twin.id!r} only by case", NODE_NOT_FOUND)
+        self._read_state(pool_id, twin, v)
+
+    def _read_state(self, pool_id: str, node: Node, v: _Verdict) -> None:
+        key = (pool_id.lower(), node.id)
+        if key in self._reimaged:
+            v.uncertain = True
+            v.notes.append(f"node {node.id!r} was reimaged by this run: 202 or 409 until it is read again")
+            v.acceptance.add(NODE_STATE)
+            return
+        state = self._states.get(key, node.state)
+        if state not in ACCEPTING_STATES:
+            v.fault("SEM-NODE-STATE", f"node {node.id!r} is {state}, not idle or running", NODE_STATE)
+
+
+def _plausible_version(value: str) -> bool:
+    """A real-looking api-version (a calendar date, optional .major.minor): one a target might serve."""
+    match = VERSION_SHAPE.match(value)
+    if match is None:
+        return False
+    try:
+        datetime.strptime(match["date"], "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
