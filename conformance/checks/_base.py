@@ -1,0 +1,109 @@
+"""The check type, its registry and the helpers every check uses to describe an exchange to people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.models import Exchange, Fault, NotApplicable, Request, RequirementFailure, Response
+from conformance.oracle import reimage_target
+from conformance.registry import Registry
+
+CheckFn = Callable[[Exchange], None]
+SHOWN_HEADERS = ("client-request-id", "return-client-request-id", "ocp-date", "Content-Type")
+TRANSIENT = {503: "ServerBusy", 500: "OperationTimedOut"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One requirement's check: raises RequirementFailure, raises NotApplicable, or returns None (pass)."""
+
+    requirement: str
+    fn: CheckFn
+    offline: bool  # one recorded exchange, without an inventory, can decide it
+
+
+CHECKS: Registry[Check] = Registry("check")
+
+
+def check(requirement: str, *, offline: bool) -> Callable[[CheckFn], CheckFn]:
+    """Register a check function under its requirement ID."""
+    def wrap(fn: CheckFn) -> CheckFn:
+        CHECKS.add(requirement, Check(requirement, fn, offline))
+        return fn
+    return wrap
+
+
+def not_applicable(why: str) -> NotApplicable:
+    """The signal that this exchange cannot decide the requirement."""
+    return NotApplicable(why)
+
+
+def describe_request(request: Request) -> str:
+    """What was sent, without secrets: method, path and query, the headers that matter, the body."""
+    parts = [f"{request.method} {request.path_and_query}"]
+    parts += [f"{name}: {value}" for name in SHOWN_HEADERS if (value := request.header(name)) is not None]
+    if request.body is None:
+        parts.append("(no body)")
+    else:
+        parts.append(f"body ({len(request.body)} bytes): {_short(request.body)}")
+    return "; ".join(parts)
+
+
+def describe_response(response: Response) -> str:
+    """What came back: status, the code of a BatchError, the body's start."""
+    error = batch_error(response)
+    if error is not None:
+        return f"{response.status} {error.get('code')!s}"
+    return f"{response.status} body {_short(response.body)}" if response.body else f"{response.status} (no body)"
+
+
+def _short(data: bytes, limit: int = 160) -> str:
+    text = data[:limit].decode("utf-8", "replace")
+    return repr(text) + ("..." if len(data) > limit else "")
+
+
+def fail(requirement: str, ex: Exchange, problem: str, *, expected: str, why: str = "") -> RequirementFailure:
+    """A failure message for people: what was sent, what came back, what was expected and why."""
+    text = (f"{problem}. Sent: {describe_request(ex.request)}. Got: {describe_response(ex.response)}. "
+            f"Expected: {expected}.")
+    if why:
+        text += f" Why: {why}."
+    return RequirementFailure(requirement, text, expected=expected)
+
+
+def batch_error(response: Response) -> dict[str, Any] | None:
+    """The body as a JSON object with a string code, or None."""
+    try:
+        doc = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("code"), str):
+        return doc
+    return None
+
+
+def is_transient(response: Response) -> bool:
+    """503 ServerBusy / 500 OperationTimedOut with a BatchError: allowed after retries, decides nothing."""
+    error = batch_error(response)
+    return error is not None and TRANSIENT.get(response.status) == error.get("code")
+
+
+def is_reimage(request: Request) -> bool:
+    """A POST on the reimage path."""
+    return request.method.upper() == "POST" and reimage_target(request) is not None
+
+
+def other_open_statuses(ex: Exchange, requirement: str) -> frozenset[int]:
+    """Statuses only an open point of another requirement (or of none) explains."""
+    others: set[Fault] = {p for p in ex.expectation.open_points if p.requirement != requirement}
+    other_outcomes = {o for p in others for o in p.outcomes}
+    settled = {o.status for o in ex.expectation.outcomes if o not in other_outcomes}
+    return frozenset({o.status for o in other_outcomes} - settled)
+
+
+def jsonish(value: Any) -> str:
+    """A compact JSON rendering for messages."""
+    return json.dumps(value, sort_keys=True)[:200]
