@@ -14,6 +14,7 @@ from conformance.redaction import redact_text
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("conformance.runner", "run the conformance suite against a target and write reports"),
     "emulator": ("conformance.emulator.command", "serve the reference emulator on loopback"),
+    "validate-traffic": ("conformance.traffic", "check recorded traffic (HAR or JSON exchanges) offline"),
 }
 
 

@@ -1,4 +1,9 @@
-"""Write results.json, junit.xml (one testcase per requirement) and the HTML report's own sections."""
+"""Write results.json, junit.xml (one testcase per requirement) and the HTML report's own sections.
+
+The HTML pieces are self-contained (inline CSS, inline SVG, one small inline script, no network): the run
+command puts summary_html() at the top of the pytest-html page and failure_html() in each failing row;
+validate-traffic, which has no pytest session, wraps the same summary in standalone_html().
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from typing import Any
 from conformance.redaction import redact_text
 from conformance.results import RequirementResult, RunResult
 
+STATUSES = ("pass", "fail", "error", "skip")
 STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "skip": "#757575"}
+LEVELS = ("MUST", "SHOULD")
 
 
 def write_junit(run: RunResult, path: Path) -> None:
@@ -42,7 +49,7 @@ def write_junit(run: RunResult, path: Path) -> None:
         elif result.status == "error":
             ET.SubElement(case, "error", {"message": redact_text(result.reason)})
         elif result.status == "skip":
-            ET.SubElement(case, "skipped", {"message": result.reason})
+            ET.SubElement(case, "skipped", {"message": redact_text(result.reason)})
     path.parent.mkdir(parents=True, exist_ok=True)
     root = ET.Element("testsuites", {"name": "batch-conformance"})
     root.append(suite)
@@ -51,7 +58,7 @@ def write_junit(run: RunResult, path: Path) -> None:
 
 
 def write_reports(run: RunResult, report_dir: Path) -> None:
-    """results.json and junit.xml (the HTML report is pytest-html's, with our sections in it)."""
+    """results.json and junit.xml (the run's HTML report is pytest-html's, with our sections in it)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     run.write(report_dir / "results.json")
     write_junit(run, report_dir / "junit.xml")
@@ -61,28 +68,41 @@ def _e(value: Any) -> str:
     return html.escape(redact_text(str(value)))
 
 
+def _headers_text(headers: Any) -> str:
+    if isinstance(headers, dict):
+        return "\n".join(f"{k}: {v}" for k, v in headers.items())
+    return ""
+
+
 def failure_html(result: RequirementResult) -> str:
     """The minimal failing example: request, response, expectation, curl and the replay command."""
     f = result.first_failure or {}
-    req, resp = f.get("request", {}), f.get("response", {})
-    req_headers = "\n".join(f"{k}: {v}" for k, v in req.get("headers", {}).items())
-    resp_headers = "\n".join(f"{k}: {v}" for k, v in resp.get("headers", {}).items())
+    req, resp = f.get("request") or {}, f.get("response") or {}
+    rid = result.requirement.id
     flaky = "<p><b>Flaky:</b> the target failed this once and passed on replay.</p>" if f.get("flaky") else ""
-    return f"""<div class="bc-failure" data-requirement="{_e(result.requirement.id)}">
-<h4>{_e(result.requirement.id)} ({_e(result.requirement.level)}): minimal failing example</h4>
+    where = (f'<p class="bc-where"><b>Recorded at:</b> {_e(f["location"])}</p>' if f.get("location") else "")
+    also = f.get("other_locations") or []
+    more = (f'<p class="bc-also"><b>Also failing:</b> {_e(", ".join(map(str, also)))}</p>' if also else "")
+    body = req.get("body")
+    replay = ("Replay with the suite" if "validate-traffic" not in str(f.get("reproduce", ""))
+              else "Re-check the recording")
+    return f"""<div class="bc-failure" data-requirement="{_e(rid)}">
+<h4>{_e(rid)} ({_e(result.requirement.level)}): minimal failing example
+ ({result.failures} failing of {result.failures + result.examples} deciding)</h4>
 <p class="bc-why"><b>What went wrong:</b> {_e(f.get("message", ""))}</p>
-<p class="bc-expected"><b>Expected:</b> {_e(f.get("expected", ""))}</p>{flaky}
-<p><b>Source:</b> {_e(result.requirement.source)}</p>
+<p class="bc-expected"><b>Expected:</b> {_e(f.get("expected", ""))}</p>{flaky}{where}{more}
+<p class="bc-source"><b>Requirement:</b> {_e(result.requirement.title)}
+ <i>(source: {_e(result.requirement.source)})</i></p>
 <b>Request</b><pre class="bc-request">{_e(req.get("method", ""))} {_e(req.get("url", ""))}
-{_e(req_headers)}
+{_e(_headers_text(req.get("headers")))}
 
-{_e(req.get("body") if req.get("body") is not None else "(no body)")}</pre>
+{_e(body if body is not None else "(no body)")}</pre>
 <b>Response</b><pre class="bc-response">{_e(resp.get("status", ""))}
-{_e(resp_headers)}
+{_e(_headers_text(resp.get("headers")))}
 
 {_e(resp.get("body") or "(empty body)")}</pre>
 <b>Reproduce with curl</b><pre class="bc-curl">{_e(f.get("curl", ""))}</pre>
-<b>Replay with the suite</b><pre class="bc-reproduce">{_e(f.get("reproduce", ""))}</pre>
+<b>{replay}</b><pre class="bc-reproduce">{_e(f.get("reproduce", ""))}</pre>
 </div>"""
 
 
@@ -91,54 +111,164 @@ def _matrix_rows(run: RunResult) -> str:
     for rid, r in run.requirements.items():
         req = r.requirement
         colour = STATUS_COLOURS[r.status]
-        width = min(100, r.examples)
+        link = f'<a href="#bc-{_e(rid)}">{_e(rid)}</a>' if r.first_failure else _e(rid)
+        reason = f'<br><small class="bc-reason">{_e(r.reason)}</small>' if r.reason and r.status != "pass" else ""
         rows.append(
-            f'<tr class="bc-row" data-status="{r.status}" data-level="{req.level}" '
-            f'data-category="{_e(req.category)}"><td><a href="#bc-{_e(rid)}">{_e(rid)}</a></td>'
-            f"<td>{req.level}</td><td>{_e(req.category)}</td>"
+            f'<tr class="bc-row" id="bc-row-{_e(rid)}" data-status="{r.status}" data-level="{req.level}" '
+            f'data-category="{_e(req.category)}"><td class="bc-id">{link}</td><td>{req.level}</td>'
+            f"<td>{_e(req.category)}</td>"
             f'<td class="bc-status" style="color:{colour};font-weight:bold">{r.status}</td>'
-            f'<td>{r.examples}<div class="bc-bar" style="width:{width}px;background:{colour}"></div></td>'
-            f"<td>{r.failures}</td><td>{_e(req.title)}<br><small>{_e(req.source)}</small>"
-            f"{'<br><small>' + _e(r.reason) + '</small>' if r.reason and r.status != 'pass' else ''}</td></tr>")
+            f'<td class="bc-examples">{r.examples}</td><td class="bc-failures-n">{r.failures}</td>'
+            f"<td>{_e(req.title)}{reason}</td><td><small>{_e(req.source)}</small></td></tr>")
     return "\n".join(rows)
 
 
+BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH = 320, 16, 210
+
+
+def outcomes_svg(run: RunResult) -> str:
+    """An inline SVG bar per requirement: passing examples green, failing red, undecided greyed out."""
+    results = list(run.requirements.values())
+    most = max([r.examples + r.failures for r in results] + [1])
+    parts = []
+    for i, r in enumerate(results):
+        y = i * ROW_HEIGHT
+        total = r.examples + r.failures
+        ok = BAR_WIDTH * r.examples / most
+        bad = BAR_WIDTH * r.failures / most
+        label = f"{r.requirement.id} ({r.requirement.level})"
+        title = f"{r.requirement.id}: {r.status}, {r.examples} passing and {r.failures} failing examples"
+        parts.append(f'<g class="bc-bar" data-requirement="{_e(r.requirement.id)}" data-status="{r.status}">'
+                     f"<title>{_e(title)}</title>"
+                     f'<text x="0" y="{y + 12}" font-size="11">{_e(label)}</text>')
+        if total == 0:
+            parts.append(f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="6" height="10" '
+                         f'fill="{STATUS_COLOURS[r.status]}"/><text x="{LABEL_WIDTH + 10}" y="{y + 12}" '
+                         f'font-size="10" fill="{STATUS_COLOURS[r.status]}">{r.status}</text></g>')
+            continue
+        parts.append(f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{ok:.1f}" height="10" '
+                     f'fill="{STATUS_COLOURS["pass"]}"/>'
+                     f'<rect x="{LABEL_WIDTH + ok:.1f}" y="{y + 3}" width="{max(bad, 3 if r.failures else 0):.1f}" '
+                     f'height="10" fill="{STATUS_COLOURS["fail"]}"/>'
+                     f'<text x="{LABEL_WIDTH + ok + bad + 6:.1f}" y="{y + 12}" font-size="10">'
+                     f"{r.examples}/{r.failures}</text></g>")
+    height = max(len(results), 1) * ROW_HEIGHT + 4
+    return (f'<svg id="bc-plot" xmlns="http://www.w3.org/2000/svg" width="{LABEL_WIDTH + BAR_WIDTH + 60}" '
+            f'height="{height}" role="img" aria-label="examples passing and failing per requirement">'
+            + "".join(parts) + "</svg>")
+
+
+def _status_bar(run: RunResult) -> str:
+    """One stacked bar of requirement counts per status."""
+    total = max(len(run.requirements), 1)
+    segments = []
+    for status in STATUSES:
+        n = sum(1 for r in run.requirements.values() if r.status == status)
+        if n:
+            segments.append(f'<span class="bc-seg" data-status="{status}" title="{n} {status}" '
+                            f'style="width:{100 * n / total:.2f}%;background:{STATUS_COLOURS[status]}">'
+                            f"{n} {status}</span>")
+    return f'<div id="bc-status-bar">{"".join(segments)}</div>'
+
+
+_STYLE = """<style>
+#bc-summary{color:#111;font-size:13px;max-width:1200px}
+#bc-summary table{border-collapse:collapse;margin:4px 0}
+#bc-summary td,#bc-summary th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+#bc-summary th{background:#eee}
+#bc-summary pre{background:#f6f6f6;border:1px solid #ddd;padding:6px;white-space:pre-wrap;word-break:break-all;
+ color:#111;max-height:320px;overflow:auto}
+#bc-verdict-banner{padding:8px 12px;color:#fff;font-size:20px;font-weight:bold;border-radius:4px}
+#bc-status-bar{display:flex;width:100%;max-width:700px;height:20px;margin:6px 0;border-radius:3px;overflow:hidden}
+#bc-status-bar .bc-seg{color:#fff;font-size:11px;line-height:20px;text-align:center;overflow:hidden}
+.bc-failure{border-left:4px solid #c62828;padding-left:10px;margin:12px 0;color:#111}
+.bc-failure h4{margin:4px 0}
+#bc-filters label{margin-right:14px}
+</style>"""
+
 _SCRIPT = """<script>
 function bcFilter(){var s=document.getElementById('bc-filter-status').value,
- l=document.getElementById('bc-filter-level').value;
- document.querySelectorAll('tr.bc-row').forEach(function(r){
-  var show=(!s||r.dataset.status===s)&&(!l||r.dataset.level===l);r.style.display=show?'':'none';});}
+ l=document.getElementById('bc-filter-level').value,shown=0;
+ document.querySelectorAll('#bc-matrix tr.bc-row').forEach(function(r){
+  var show=(!s||r.dataset.status===s)&&(!l||r.dataset.level===l);r.style.display=show?'':'none';if(show)shown++;});
+ document.getElementById('bc-shown').textContent=shown;}
 </script>"""
 
 
-def summary_html(run: RunResult) -> str:
-    """Verdict, configuration, counts per level and status, a bar chart and the requirement matrix."""
+def _facts(run: RunResult) -> str:
+    rows = [("target", run.target, "bc-target"), ("api-version", run.api_version, "bc-api-version"),
+            ("profile", run.profile, "bc-profile"), ("seed", run.seed, "bc-seed"),
+            ("suite version", run.suite_version, "bc-suite-version"),
+            ("duration", f"{run.duration:.1f} s", "bc-duration")]
+    return "".join(f'<tr><th>{name}</th><td id="{ident}">{_e(value)}</td></tr>' for name, value, ident in rows)
+
+
+def _counts(run: RunResult) -> str:
     counts = run.counts()
-    count_rows = "".join(
-        f"<tr><td>{lvl}</td>" + "".join(f"<td>{c[s]}</td>" for s in STATUS_COLOURS) + "</tr>"
-        for lvl, c in sorted(counts.items()))
+    rows = []
+    for level in [lv for lv in LEVELS if lv in counts] + sorted(set(counts) - set(LEVELS)):
+        c = counts[level]
+        rows.append(f'<tr data-level="{_e(level)}"><th>{_e(level)}</th>'
+                    + "".join(f'<td class="bc-count-{s}">{c[s]}</td>' for s in STATUSES)
+                    + f"<td>{sum(c.values())}</td></tr>")
+    head = "".join(f"<th>{s}</th>" for s in STATUSES)
+    return f'<table id="bc-counts"><tr><th>level</th>{head}<th>total</th></tr>{"".join(rows)}</table>'
+
+
+def _verdict_note(run: RunResult) -> str:
+    if run.verdict == "fail":
+        return "a MUST requirement failed: the target does not conform"
+    if run.verdict == "error":
+        return "the harness could not decide every MUST requirement: no verdict on conformance"
+    should = sum(1 for r in run.requirements.values() if r.requirement.level == "SHOULD" and r.status == "fail")
+    skipped = sum(1 for r in run.requirements.values() if r.status == "skip")
+    return (f"no MUST requirement failed ({should} SHOULD warning(s); {skipped} requirement(s) not decided, "
+            "which are never counted as passed)")
+
+
+def summary_html(run: RunResult) -> str:
+    """Verdict, configuration, counts per level and status, the outcome plot and the requirement matrix."""
     config = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in run.config.items())
-    verdict_colour = {"pass": STATUS_COLOURS["pass"]}.get(run.verdict, STATUS_COLOURS["fail"])
+    colour = STATUS_COLOURS["pass" if run.verdict == "pass" else "fail" if run.verdict == "fail" else "error"]
     failures = "".join(f'<div id="bc-{_e(rid)}">{failure_html(r)}</div>'
                        for rid, r in run.requirements.items() if r.first_failure)
     errors = "".join(f"<li>{_e(e)}</li>" for e in run.harness_errors)
-    return f"""<section id="bc-summary">
-<h2>Verdict: <span id="bc-verdict" style="color:{verdict_colour}">{run.verdict.upper()}</span></h2>
-<table class="bc-facts"><tr><td>target</td><td id="bc-target">{_e(run.target)}</td></tr>
-<tr><td>api-version</td><td>{_e(run.api_version)}</td></tr><tr><td>profile</td><td>{_e(run.profile)}</td></tr>
-<tr><td>seed</td><td>{_e(run.seed)}</td></tr><tr><td>suite version</td><td>{_e(run.suite_version)}</td></tr>
-<tr><td>duration</td><td>{run.duration:.1f} s</td></tr></table>
-<h3>Counts</h3><table id="bc-counts"><tr><th>level</th><th>pass</th><th>fail</th><th>error</th><th>skip</th></tr>
-{count_rows}</table>
+    status_options = "".join(f"<option>{s}</option>" for s in STATUSES)
+    level_options = "".join(f"<option>{lv}</option>" for lv in LEVELS)
+    return f"""{_STYLE}<section id="bc-summary">
+<div id="bc-verdict-banner" style="background:{colour}">Verdict:
+ <span id="bc-verdict">{run.verdict.upper()}</span></div>
+<p id="bc-verdict-note">{_e(_verdict_note(run))}</p>
+<table class="bc-facts">{_facts(run)}</table>
+<h3>Counts per level and status</h3>{_status_bar(run)}{_counts(run)}
 {'<h3>Harness errors</h3><ul id="bc-harness-errors">' + errors + '</ul>' if errors else ''}
 <details><summary>Configuration (redacted)</summary><table id="bc-config">{config}</table></details>
 <h3>Requirement matrix</h3>
-<label>status <select id="bc-filter-status" onchange="bcFilter()"><option value="">all</option>
-<option>pass</option><option>fail</option><option>error</option><option>skip</option></select></label>
-<label>level <select id="bc-filter-level" onchange="bcFilter()"><option value="">all</option>
-<option>MUST</option><option>SHOULD</option></select></label>
+<div id="bc-filters"><label>status <select id="bc-filter-status" onchange="bcFilter()"><option value="">all</option>
+{status_options}</select></label><label>level <select id="bc-filter-level" onchange="bcFilter()">
+<option value="">all</option>{level_options}</select></label>
+showing <span id="bc-shown">{len(run.requirements)}</span> of {len(run.requirements)}</div>
 <table id="bc-matrix"><tr><th>requirement</th><th>level</th><th>category</th><th>status</th>
-<th>examples</th><th>failures</th><th>requirement and source</th></tr>
+<th>examples</th><th>failures</th><th>requirement</th><th>source</th></tr>
 {_matrix_rows(run)}</table>
+<h3>Outcomes per requirement</h3><p><small>green: examples that met the requirement; red: examples that
+broke it; a bare mark: not decided by any example (label shows passing/failing)</small></p>{outcomes_svg(run)}
 <h3>Failures</h3><div id="bc-failures">{failures or '<p>None.</p>'}</div>
 {_SCRIPT}</section>"""
+
+
+def standalone_html(run: RunResult, title: str) -> str:
+    """A complete self-contained page around summary_html (for reports made without pytest)."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
+<style>body{{font-family:Helvetica,Arial,sans-serif;margin:16px}}</style></head>
+<body><h1 id="title">{_e(title)}</h1>
+{summary_html(run)}
+</body></html>
+"""
+
+
+def write_html(run: RunResult, path: Path, title: str) -> None:
+    """Write standalone_html() to path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(standalone_html(run, title), encoding="utf-8")
