@@ -167,11 +167,11 @@ def _from_har_entry(file: str, index: int, entry: Any) -> Recorded:
                      _headers(resp.get("headers"), "response"), _har_content(resp.get("content"), "response.content"))
 
 
-def _from_sample(file: str, index: int, item: Any) -> Recorded:
-    if not isinstance(item, dict) or not isinstance(item.get("request"), dict) \
-            or not isinstance(item.get("response"), dict):
+def _from_sample(file: str, index: int, entry: Any) -> Recorded:
+    if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict) \
+            or not isinstance(entry.get("response"), dict):
         raise _EntryError("an exchange needs request and response objects")
-    req, resp = item["request"], item["response"]
+    req, resp = entry["request"], entry["response"]
     return _exchange(file, index, req.get("method"), req.get("uri", req.get("url")),
                      _headers(req.get("headers"), "request"), _body(req, "request"), resp.get("status"),
                      _headers(resp.get("headers"), "response"), _body(resp, "response"))
