@@ -57,10 +57,27 @@ def write_junit(run: RunResult, path: Path) -> None:
     path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
+def redact_doc(value: Any) -> Any:
+    """A JSON-able document with every string scrubbed (keys included): nothing leaves unredacted."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {redact_text(str(k)): redact_doc(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_doc(v) for v in value]
+    return value
+
+
+def write_results(run: RunResult, path: Path) -> None:
+    """results.json, redacted as a whole (the last point before the file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(redact_doc(run.to_json()), indent=1, default=str) + "\n")
+
+
 def write_reports(run: RunResult, report_dir: Path) -> None:
     """results.json and junit.xml (the run's HTML report is pytest-html's, with our sections in it)."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    run.write(report_dir / "results.json")
+    write_results(run, report_dir / "results.json")
     write_junit(run, report_dir / "junit.xml")
 
 
@@ -69,9 +86,9 @@ def _e(value: Any) -> str:
 
 
 def _headers_text(headers: Any) -> str:
-    if isinstance(headers, dict):
+    if isinstance(headers, dict) and headers:
         return "\n".join(f"{k}: {v}" for k, v in headers.items())
-    return ""
+    return "(no headers)"
 
 
 def failure_html(result: RequirementResult) -> str:
@@ -88,7 +105,7 @@ def failure_html(result: RequirementResult) -> str:
               else "Re-check the recording")
     return f"""<div class="bc-failure" data-requirement="{_e(rid)}">
 <h4>{_e(rid)} ({_e(result.requirement.level)}): minimal failing example
- ({result.failures} failing of {result.failures + result.examples} deciding)</h4>
+ ({result.failures} failing, {result.examples} passing example(s))</h4>
 <p class="bc-why"><b>What went wrong:</b> {_e(f.get("message", ""))}</p>
 <p class="bc-expected"><b>Expected:</b> {_e(f.get("expected", ""))}</p>{flaky}{where}{more}
 <p class="bc-source"><b>Requirement:</b> {_e(result.requirement.title)}
@@ -112,7 +129,8 @@ def _matrix_rows(run: RunResult) -> str:
         req = r.requirement
         colour = STATUS_COLOURS[r.status]
         link = f'<a href="#bc-{_e(rid)}">{_e(rid)}</a>' if r.first_failure else _e(rid)
-        reason = f'<br><small class="bc-reason">{_e(r.reason)}</small>' if r.reason and r.status != "pass" else ""
+        shown = r.reason and r.status in ("skip", "error")  # a pass or fail speaks for itself
+        reason = f'<br><small class="bc-reason">{_e(r.reason)}</small>' if shown else ""
         rows.append(
             f'<tr class="bc-row" id="bc-row-{_e(rid)}" data-status="{r.status}" data-level="{req.level}" '
             f'data-category="{_e(req.category)}"><td class="bc-id">{link}</td><td>{req.level}</td>'
