@@ -343,6 +343,9 @@ class Oracle:
         body = request.body
         if not body:
             return True
+        if not body.strip():  # whitespace only: a server may read it as no body or as broken JSON
+            v.open("SEM-BAD-BODY", "a body of whitespace only", _o(400, *BODY_CODES))
+            return False
         max_bytes = limits()[0]
         if len(body) > max_bytes:
             v.fault("SEM-BODY-TOO-LARGE", f"a body of {len(body)} bytes (limit {max_bytes})",
@@ -353,6 +356,9 @@ class Oracle:
             doc = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             v.fault("SEM-BAD-BODY", "the body is not JSON", _o(400, *BODY_CODES))
+            return False
+        if doc is None:  # JSON null: a model binder may read it as an absent body
+            v.open("SEM-BAD-BODY", "the body is JSON null", _o(400, *BODY_CODES))
             return False
         if not isinstance(doc, dict):
             v.fault("SEM-BAD-BODY", f"the body is JSON {type(doc).__name__}, not an object", _o(400, *BODY_CODES))

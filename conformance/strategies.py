@@ -1,0 +1,390 @@
+"""Hypothesis strategies for reimage requests: each part valid, faulty or open, and whole requests.
+
+Every strategy draws from fixed lists or small integer/text ranges (no filters), so thousands of examples
+are cheap and the same seed gives the same requests. Authorization is not generated here: the target's
+signer adds it (see oracle.AUTH_DIRECTIVE_HEADER for the AUTH-* requests).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from conformance.inventory import ALL_STATES, Inventory
+from conformance.models import Request
+from conformance.oracle import (
+    ACCEPTING_STATES,
+    AUTH_BAD_SIGNATURE,
+    AUTH_DIRECTIVE_HEADER,
+    AUTH_OMIT,
+    OPTION_KEY,
+    OPTIONS,
+    TIMEOUT_MAX,
+)
+from conformance.spec import catalogue, limits, version
+
+Pairs = tuple[tuple[str, str], ...]
+T = TypeVar("T")
+ID_ALPHABET = string.ascii_letters + string.digits + "-_"
+BAD_ID_CHARS = (" ", ".", "!", "@", "$", "~", "+", "*", "'", ":", ",", "=", "&", "é", "中")
+CONTENT_TYPE = "application/json; odata=minimalmetadata"
+OTHER_METHODS = ("GET", "PUT", "PATCH", "DELETE")
+# One oversized body, built once: whitespace padding keeps it valid JSON, so size is its only fault.
+BIG_BODY = b'{"nodeReimageOption": "requeue"' + b" " * limits()[0] + b"}"
+
+
+def _valid_text(min_size: int, max_size: int) -> SearchStrategy[str]:
+    return st.text(alphabet=ID_ALPHABET, min_size=min_size, max_size=max_size)
+
+
+def malformed_ids() -> SearchStrategy[str]:
+    """IDs the service cannot hold: a character outside [A-Za-z0-9_-], or longer than 64."""
+    longest = limits()[1]
+    return st.one_of(
+        st.builds(lambda a, c, b: a + c + b, _valid_text(1, 12), st.sampled_from(BAD_ID_CHARS), _valid_text(0, 12)),
+        _valid_text(longest + 1, longest + 16),
+    )
+
+
+def _unknown(prefix: str, taken: Callable[[str], bool]) -> SearchStrategy[str]:
+    def fresh(suffix: str) -> str:
+        name = f"{prefix}{suffix}"
+        while taken(name):  # practically never: inventories rarely use the prefix
+            name += "0"
+        return name
+    return _valid_text(1, 16).map(fresh)
+
+
+def _case_variants(ids: list[str]) -> list[str]:
+    out = []
+    for pid in ids:
+        out += sorted({v for v in (pid.upper(), pid.lower(), pid.swapcase()) if v != pid})
+    return out
+
+
+def unknown_pool_ids(*, inventory: Inventory) -> SearchStrategy[str]:
+    """Valid-looking pool IDs the inventory does not hold (in any case)."""
+    return _unknown("nopool-", lambda name: inventory.pool(name) is not None)
+
+
+def pool_ids(*, inventory: Inventory) -> SearchStrategy[str]:
+    """Existing pool IDs, case variants of them, unknown and malformed IDs."""
+    existing = [p.id for p in inventory.pools]
+    parts = [unknown_pool_ids(inventory=inventory), malformed_ids()]
+    if existing:
+        parts.append(st.sampled_from(existing))
+    if variants := _case_variants(existing):
+        parts.append(st.sampled_from(variants))
+    return st.one_of(*parts)
+
+
+def node_ids(*, inventory: Inventory, pool_id: str | None = None) -> SearchStrategy[str]:
+    """Node IDs of the pool (or of any pool), unknown and malformed IDs."""
+    pools = [p for p in inventory.pools if pool_id is None or p.id.lower() == pool_id.lower()]
+    existing = sorted({n.id for p in pools for n in p.nodes})
+    taken = set(existing)
+    parts = [_unknown("nonode-", taken.__contains__), malformed_ids()]
+    if existing:
+        parts.append(st.sampled_from(existing))
+    return st.one_of(*parts)
+
+
+def node_states(*, api_version: str | None = None) -> SearchStrategy[str]:
+    """Node states of the api-version (all known states when none is given)."""
+    return st.sampled_from(version(api_version).node_states if api_version else ALL_STATES)
+
+
+BAD_OPTIONS: tuple[Any, ...] = ("Requeue", "TERMINATE", "taskCompletion", "RetainedData", "reboot", "", "requeue ",
+                                "none", 0, 1, True, 1.5, [], ["requeue"], {}, {"value": "requeue"})
+
+
+def reimage_options(*, valid: bool | None = None) -> SearchStrategy[Any]:
+    """nodeReimageOption values: the four, other case, other strings, non-strings, and null."""
+    good = st.sampled_from(OPTIONS)
+    bad = st.sampled_from(BAD_OPTIONS)
+    if valid is True:
+        return good
+    if valid is False:
+        return bad
+    return st.one_of(good, bad, st.none())
+
+
+def _json(doc: Any) -> bytes:
+    return json.dumps(doc).encode()
+
+
+UNKNOWN_PROPS: tuple[dict[str, Any], ...] = (
+    {"foo": "bar"}, {"nodeRebootOption": "requeue"}, {"NodeReimageOption": "requeue"},
+    {"nodeReimageOption": "terminate", "extra": 1}, {"odata.type": "x"}, {"nodeReimageOption": "requeue",
+                                                                           "comment": None})
+MALFORMED = (b"{", b"not json", b'{"nodeReimageOption": }', b"{'nodeReimageOption': 'requeue'}",
+             b'{"nodeReimageOption": "requeue",}', b"\xff\xfe\x00", b"nodeReimageOption=requeue")
+NON_OBJECTS = (b"[]", b'"requeue"', b"42", b"true", b'[{"nodeReimageOption": "requeue"}]')
+
+BODY_KINDS: dict[str, Callable[[], SearchStrategy[bytes | None]]] = {
+    "empty": lambda: st.sampled_from((None, b"", b"{}")),
+    "option": lambda: reimage_options(valid=True).map(lambda o: _json({OPTION_KEY: o})),
+    "null-option": lambda: st.just(_json({OPTION_KEY: None})),
+    "bad-option": lambda: reimage_options(valid=False).map(lambda o: _json({OPTION_KEY: o})),
+    "unknown-property": lambda: st.sampled_from(UNKNOWN_PROPS).map(_json),
+    "malformed": lambda: st.sampled_from(MALFORMED),
+    "non-object": lambda: st.sampled_from(NON_OBJECTS),
+    "too-large": lambda: st.just(BIG_BODY),
+}
+VALID_BODIES, BAD_BODIES = ("empty", "option"), ("bad-option", "malformed", "non-object", "too-large")
+
+
+def _kinds(table: dict[str, Callable[[], SearchStrategy[T]]], kinds: tuple[str, ...]) -> SearchStrategy[T]:
+    return st.one_of(*(table[k]() for k in kinds))
+
+
+def bodies(*, valid: bool | None = None) -> SearchStrategy[bytes | None]:
+    """Request bodies: absent, empty, {}, options, unknown properties, broken, non-object, oversized."""
+    kinds = VALID_BODIES if valid else BAD_BODIES if valid is False else tuple(BODY_KINDS)
+    return _kinds(BODY_KINDS, kinds)
+
+
+NOT_INTEGERS = ("abc", "1.5", "1e3", "30s", "0x1E", "thirty", "1,5", "NaN")
+
+
+def _timeout_kinds(api_version: str) -> dict[str, Callable[[], SearchStrategy[Pairs]]]:
+    name = version(api_version).timeout_param
+
+    def q(values: SearchStrategy[Any]) -> SearchStrategy[Pairs]:
+        return values.map(lambda v: ((name, str(v)),))
+    return {
+        "absent": lambda: st.just(()),
+        "valid": lambda: q(st.integers(1, TIMEOUT_MAX)),
+        "above": lambda: q(st.one_of(st.integers(TIMEOUT_MAX + 1, 3600), st.just(2**31 - 1))),
+        "nonpositive": lambda: q(st.one_of(st.just(0), st.integers(-(2**31), -1))),
+        "not-integer": lambda: q(st.sampled_from(NOT_INTEGERS)),
+        "beyond-int32": lambda: q(st.one_of(st.integers(2**31, 2**63), st.integers(-(2**63), -(2**31) - 1))),
+    }
+
+
+def timeouts(*, api_version: str, valid: bool | None = None) -> SearchStrategy[Pairs]:
+    """The timeout query pair (spelled as the version spells it): absent, 1-30, above, 0/negative, bad."""
+    accepted = ("absent", "valid") + (("above",) if version(api_version).timeout_above_max == "must-accept" else ())
+    table = _timeout_kinds(api_version)
+    kinds = accepted if valid else ("not-integer", "beyond-int32") if valid is False else tuple(table)
+    return _kinds(table, kinds)
+
+
+UNKNOWN_VERSIONS = ("latest", "not-a-version", "2023-13-45.18.0", "18.0", "v1", "1.0", "2023-11-01.18.0.0", "")
+
+
+def api_versions(*, api_version: str, served: frozenset[str] | None = None,
+                 valid: bool | None = None) -> SearchStrategy[Pairs]:
+    """The api-version query pair: a served version, none at all, or one that cannot be served."""
+    ok = st.sampled_from(sorted(served) if served else [api_version]).map(lambda v: (("api-version", v),))
+    missing: SearchStrategy[Pairs] = st.just(())
+    unknown = st.sampled_from(UNKNOWN_VERSIONS).map(lambda v: (("api-version", v),))
+    if valid is True:
+        return ok
+    return st.one_of(missing, unknown) if valid is False else st.one_of(ok, missing, unknown)
+
+
+def _version_kinds(api_version: str, kind: str) -> SearchStrategy[Pairs]:
+    missing: SearchStrategy[Pairs] = st.just(())
+    unknown = st.sampled_from(UNKNOWN_VERSIONS).map(lambda v: (("api-version", v),))
+    table = {"ok": st.just((("api-version", api_version),)), "missing": missing, "unknown": unknown,
+             "bad": st.one_of(missing, unknown)}
+    return table[kind]
+
+
+def _http_date(moment: datetime) -> str:
+    return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+DATES = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31)).map(
+    lambda d: d.replace(tzinfo=UTC))
+BAD_CRIDS = ("not-a-guid", "1234", "g" * 36, "00000000-0000-0000-0000-00000000000", "xyz-" * 9)
+BAD_BOOLEANS = ("yes", "maybe", "on", "tru", "2")
+BAD_DATES = ("yesterday", "not a date", "Thu, 32 Sep 2023 03:52:35 GMT", "Tue, 03 Feb 2026 25:61:00 GMT", "0")
+
+
+def _optional(name: str, values: SearchStrategy[str]) -> SearchStrategy[Pairs]:
+    return st.one_of(st.just(()), values.map(lambda v: ((name, v),)))
+
+
+def headers(*, api_version: str, valid: bool | None = None) -> SearchStrategy[Pairs]:
+    """client-request-id, return-client-request-id and ocp-date: well-formed, or one of them malformed."""
+    guids = st.uuids().map(str)
+    good = st.tuples(
+        _optional("client-request-id", st.one_of(guids, guids.map(str.upper))),
+        _optional("return-client-request-id", st.sampled_from(("true", "false"))),
+        st.one_of(st.just(()), st.just(()), _optional("ocp-date", DATES.map(_http_date))),
+    ).map(lambda parts: tuple(p for part in parts for p in part))
+    bad_parts = [st.sampled_from(BAD_BOOLEANS).map(lambda v: (("return-client-request-id", v),)),
+                 st.sampled_from(BAD_DATES).map(lambda v: (("ocp-date", v),))]
+    if version(api_version).client_request_id_format == "uuid":
+        bad_parts.append(st.sampled_from(BAD_CRIDS).map(lambda v: (("client-request-id", v),)))
+    bad = st.tuples(good, st.one_of(*bad_parts)).map(
+        lambda gb: tuple(h for h in gb[0] if h[0] != gb[1][0][0]) + gb[1])
+    if valid is True:
+        return good
+    return bad if valid is False else st.one_of(good, bad)
+
+
+def echo_headers() -> SearchStrategy[Pairs]:
+    """A GUID client-request-id with return-client-request-id: true."""
+    return st.uuids().map(lambda u: (("client-request-id", str(u)), ("return-client-request-id", "true")))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which kind of each part a request is drawn from."""
+
+    target: tuple[str, ...] = ("accept",)
+    body: tuple[str, ...] = VALID_BODIES
+    timeout: tuple[str, ...] = ("absent", "valid")
+    version: str = "ok"
+    headers: str = "ok"
+    method: str = "POST"
+    auth: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+FAULTY_PART: dict[str, Any] = {"target": ("pool-unknown", "node-unknown", "state"), "body": BAD_BODIES,
+               "timeout": ("not-integer", "beyond-int32"), "version": "bad", "headers": "bad"}
+
+
+def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> SearchStrategy[tuple[str, str]]:
+    data = version(api_version)
+    pools = inventory.pools
+    allowed = [p for p in pools if p.configuration == "cloudServiceConfiguration" or data.vm_pool_allowed]
+    vm = [p for p in pools if p.configuration == "virtualMachineConfiguration"]
+
+    def safe(ps: list[Any], states: tuple[str, ...] = ACCEPTING_STATES) -> list[tuple[str, str]]:
+        return [(p.id, n.id) for p in ps for n in p.nodes if n.state in states and n.expendable]
+    any_pool = [p.id for p in pools] or ["nopool-x"]
+    any_node = sorted({n.id for p in pools for n in p.nodes}) or ["nonode-x"]
+    fallback = st.tuples(st.sampled_from(any_pool), _unknown("nonode-", lambda n: n in any_node))
+    lists: dict[str, list[tuple[str, str]]] = {
+        "accept": safe(allowed), "vm": safe(vm), "running": safe(allowed, ("running",)),
+        "case": [(v, n) for p, n in safe(allowed) for v in _case_variants([p])],
+        "state": [(p.id, n.id) for p in pools for n in p.nodes if n.state not in ACCEPTING_STATES],
+    }
+
+    def pick(v: list[tuple[str, str]]) -> Callable[[], SearchStrategy[tuple[str, str]]]:
+        return lambda: st.sampled_from(v) if v else fallback
+    table = {k: pick(v) for k, v in lists.items()}
+    table["pool-unknown"] = lambda: st.tuples(unknown_pool_ids(inventory=inventory), st.sampled_from(any_node))
+    table["pool-malformed"] = lambda: st.tuples(malformed_ids(), st.sampled_from(any_node))
+    table["node-unknown"] = lambda: fallback
+    table["node-malformed"] = lambda: st.tuples(st.sampled_from(any_pool), malformed_ids())
+    return _kinds(table, kinds)
+
+
+@st.composite
+def _requests(draw: st.DrawFn, plan: _Plan, inventory: Inventory, api_version: str) -> Request:
+    pool_id, node_id = draw(_targets(inventory, api_version, plan.target))
+    body = draw(_kinds(BODY_KINDS, plan.body))
+    query = draw(_version_kinds(api_version, plan.version))
+    query += draw(_kinds(_timeout_kinds(api_version), plan.timeout))
+    hdrs = draw(echo_headers() if plan.headers == "echo" else
+                headers(api_version=api_version, valid=plan.headers == "ok"))
+    # Bodies travel with the documented Content-Type; an empty body may or may not carry it (SDKs differ).
+    if body or draw(st.booleans()):
+        hdrs += (("Content-Type", CONTENT_TYPE),)
+    if plan.auth:
+        hdrs += ((AUTH_DIRECTIVE_HEADER, plan.auth),)
+    method = draw(other_methods()) if plan.method == "other" else plan.method
+    if method != "POST":
+        body = None
+    return Request(pool_id, node_id, method=method, query=query, headers=hdrs, body=body)
+
+
+def other_methods() -> SearchStrategy[str]:
+    """HTTP methods the reimage path does not define."""
+    return st.sampled_from(OTHER_METHODS)
+
+
+def _with_extra_fault(plan: _Plan) -> list[_Plan]:
+    """Variants of a fault-focused plan carrying one more fault in another part."""
+    out = []
+    for part, kinds in FAULTY_PART.items():
+        if part == "target" and plan.target != _Plan.target:
+            continue
+        if (part == "body" and plan.body != VALID_BODIES) or (part == "timeout" and plan.timeout != _Plan.timeout):
+            continue
+        if part in ("version", "headers") and getattr(plan, part) != "ok":
+            continue
+        out.append(replace(plan, **{part: kinds}))
+    return out
+
+
+def reimage_requests(*, inventory: Inventory, api_version: str,
+                     valid: bool | None = None) -> SearchStrategy[Request]:
+    """Whole reimage requests: valid (True), with at least one fault (False), or anything (None)."""
+    clean = _Plan(target=("accept", "case"), timeout=("absent", "valid", "above")
+                  if version(api_version).timeout_above_max == "must-accept" else ("absent", "valid"))
+    faulty = _with_extra_fault(clean)
+    # Combined faults: the oracle's union must hold for them too.
+    faulty += [replace(faulty[0], headers="bad", version="bad"), replace(faulty[1], body=BAD_BODIES)]
+
+    def build(plan: _Plan) -> SearchStrategy[Request]:
+        return _requests(plan, inventory, api_version)
+    if valid is True:
+        return build(clean)
+    bad = st.one_of(*(build(p) for p in faulty))
+    if valid is False:
+        return bad
+    mixed = _Plan(target=(*FAULTY_PART["target"], "accept"), body=tuple(BODY_KINDS),
+                  timeout=("absent", "valid", "above", "nonpositive"))
+    return st.one_of(build(clean), bad, build(mixed))
+
+
+_FOCUS: dict[str, _Plan] = {
+    "SEM-NO-BODY": _Plan(body=("empty",)),
+    "SEM-POOL-NOT-FOUND": _Plan(target=("pool-unknown", "pool-malformed")),
+    "SEM-NODE-NOT-FOUND": _Plan(target=("node-unknown", "node-malformed")),
+    "SEM-POOL-ID-CASE": _Plan(target=("case",)),
+    "SEM-POOL-CONFIG": _Plan(target=("vm",)),
+    "SEM-NODE-STATE": _Plan(target=("state",)),
+    "SEM-BAD-OPTION": _Plan(body=("bad-option", "null-option")),
+    "SEM-UNKNOWN-PROPERTY": _Plan(body=("unknown-property",)),
+    "SEM-BAD-BODY": _Plan(body=("malformed", "non-object")),
+    "SEM-BODY-TOO-LARGE": _Plan(body=("too-large",)),
+    "SEM-TIMEOUT-VALID": _Plan(timeout=("valid", "above")),
+    "SEM-TIMEOUT-INVALID": _Plan(timeout=("not-integer", "beyond-int32", "nonpositive")),
+    "SEM-BAD-HEADER": _Plan(headers="bad"),
+    "SEM-API-VERSION-MISSING": _Plan(version="missing"),
+    "SEM-API-VERSION-UNKNOWN": _Plan(version="unknown"),
+    "SEM-METHOD": _Plan(method="other", body=("empty",)),
+    "SEM-OPTION-EFFECT": _Plan(target=("running",), body=("option", "empty")),
+    "RSP-CRID-ECHO": _Plan(headers="echo"),
+    "AUTH-MISSING": _Plan(auth=AUTH_OMIT),
+    "AUTH-BAD-SIGNATURE": _Plan(auth=AUTH_BAD_SIGNATURE),
+}
+# Requirements decided on valid requests only (an extra fault would make them not applicable).
+_CLEAN_ONLY = ("SEM-NO-BODY", "SEM-POOL-ID-CASE", "SEM-TIMEOUT-VALID", "SEM-OPTION-EFFECT", "SEM-POOL-CONFIG")
+_VALID_ONLY = ("RSP-202-STATUS", "RSP-202-REQUEST-ID", "RSP-202-DATASERVICEID", "RSP-202-DATASERVICEID-URL",
+               "RSP-202-LAST-MODIFIED", "RSP-202-ETAG", "RSP-202-EMPTY-BODY", "SEM-ACCEPT", "SEM-STATE-AFTER")
+
+
+def for_requirement(requirement_id: str, *, inventory: Inventory, api_version: str) -> SearchStrategy[Request]:
+    """Requests focused on the inputs that exercise one catalogue requirement."""
+    if requirement_id not in catalogue():
+        raise KeyError(f"unknown requirement {requirement_id!r}")
+
+    def build(plan: _Plan) -> SearchStrategy[Request]:
+        return _requests(plan, inventory, api_version)
+    if requirement_id in _VALID_ONLY:
+        return reimage_requests(inventory=inventory, api_version=api_version, valid=True)
+    methods = build(_Plan(method="other", body=("empty",)))
+    if requirement_id.startswith("ERR-"):
+        return st.one_of(reimage_requests(inventory=inventory, api_version=api_version, valid=False), methods)
+    if requirement_id in ("NO-SERVER-ERROR", "RSP-CRID-NOT-ECHOED"):
+        return st.one_of(reimage_requests(inventory=inventory, api_version=api_version), methods)
+    plan = _FOCUS[requirement_id]
+    if requirement_id in _CLEAN_ONLY:
+        return build(plan)
+    return st.one_of(build(plan), st.one_of(*(build(p) for p in _with_extra_fault(plan))))
