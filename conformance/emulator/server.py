@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -45,6 +46,29 @@ def resolve_fault(name: str | None) -> faults.FaultSpec | None:
         raise UsageError(str(err.args[0])) from None
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, woken at once by stop() instead of polling should_exit every 0.1 s."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000  # one tick a second: on_tick refreshes Date every 10
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    def request_exit(self) -> None:
+        """Ask the serving loop to exit now (thread-safe)."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
+
+
 class EmbeddedEmulator:
     """A reference emulator running in this process; use as a context manager or start()/stop()."""
 
@@ -58,7 +82,7 @@ class EmbeddedEmulator:
         self.host, self.port = host, port
         self.state = EmulatorState(self.inventory, reimage_seconds=reimage_seconds)
         self.app = ReimageApp(self.state, api_versions=self.api_versions, fault=self.fault, auth=auth)
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
 
@@ -86,7 +110,7 @@ class EmbeddedEmulator:
         self._sock, self.port = sock, sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 server_header=False, timeout_graceful_shutdown=1, loop="asyncio")
-        self._server = server = uvicorn.Server(config)
+        self._server = server = _Server(config)
         self._thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
                                         name=f"emulator-{self.port}", daemon=True)
         self._thread.start()
@@ -101,7 +125,7 @@ class EmbeddedEmulator:
     def stop(self) -> None:
         """Ask uvicorn to exit and wait for the thread."""
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.request_exit()
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._sock is not None:
