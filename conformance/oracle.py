@@ -87,9 +87,9 @@ def is_guid(value: str) -> bool:
     return GUID.match(value) is not None
 
 
-def valid_id(value: str) -> bool:
-    """Pool/node ID syntax: letters, digits, hyphens, underscores, 1 to 64 characters."""
-    return ID_PATTERN.match(value) is not None and len(value) <= limits()[1]
+def valid_id(value: str, *, limit: int | None = None) -> bool:
+    """ID syntax: letters, digits, hyphens, underscores, at most `limit` characters (when given)."""
+    return ID_PATTERN.match(value) is not None and (limit is None or len(value) <= limit)
 
 
 def parse_http_date(value: str) -> datetime | None:
@@ -390,7 +390,9 @@ class Oracle:
                 v.fault(f"SEM-{kind.upper()}-NOT-FOUND", f"an empty {kind} ID segment",
                         miss, _o(404), _o(400), _o(405))
                 return
-            if not valid_id(value):
+            # The 64-character limit binds IDs users choose (pools); the service's own node IDs are longer
+            # (live: 'tvmps_<64 hex>_d', 72 characters), so only a node ID's characters are judged.
+            if not valid_id(value, limit=limits()[1] if kind == "pool" else None):
                 v.fault(f"SEM-{kind.upper()}-NOT-FOUND", f"{kind} ID {value!r} is not a valid ID",
                         Outcome(404, miss.codes | {"ResourceNotFound"}), _o(400))
         if any(f.requirement in ("SEM-POOL-NOT-FOUND", "SEM-NODE-NOT-FOUND") for f in v.faults):

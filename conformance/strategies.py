@@ -44,13 +44,14 @@ def _valid_text(min_size: int, max_size: int) -> SearchStrategy[str]:
     return st.text(alphabet=ID_ALPHABET, min_size=min_size, max_size=max_size)
 
 
-def malformed_ids() -> SearchStrategy[str]:
-    """IDs the service cannot hold: a character outside [A-Za-z0-9_-], or longer than 64."""
+def malformed_ids(*, too_long: bool = True) -> SearchStrategy[str]:
+    """IDs the service cannot hold: a character outside [A-Za-z0-9_-], or (pool IDs) longer than 64."""
+    bad_chars = st.builds(lambda a, c, b: a + c + b, _valid_text(1, 12), st.sampled_from(BAD_ID_CHARS),
+                          _valid_text(0, 12))
+    if not too_long:  # node IDs are assigned by the service and may exceed 64 characters
+        return bad_chars
     longest = limits()[1]
-    return st.one_of(
-        st.builds(lambda a, c, b: a + c + b, _valid_text(1, 12), st.sampled_from(BAD_ID_CHARS), _valid_text(0, 12)),
-        _valid_text(longest + 1, longest + 16),
-    )
+    return st.one_of(bad_chars, _valid_text(longest + 1, longest + 16))
 
 
 def _unknown(prefix: str, taken: Callable[[str], bool]) -> SearchStrategy[str]:
@@ -90,7 +91,7 @@ def node_ids(*, inventory: Inventory, pool_id: str | None = None) -> SearchStrat
     pools = [p for p in inventory.pools if pool_id is None or p.id.lower() == pool_id.lower()]
     existing = sorted({n.id for p in pools for n in p.nodes})
     taken = set(existing)
-    parts = [_unknown("nonode-", taken.__contains__), malformed_ids()]
+    parts = [_unknown("nonode-", taken.__contains__), malformed_ids(too_long=False)]
     if existing:
         parts.append(st.sampled_from(existing))
     return st.one_of(*parts)
@@ -279,7 +280,7 @@ def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> 
     table["pool-unknown"] = lambda: st.tuples(unknown_pool_ids(inventory=inventory), st.sampled_from(any_node))
     table["pool-malformed"] = lambda: st.tuples(malformed_ids(), st.sampled_from(any_node))
     table["node-unknown"] = lambda: fallback
-    table["node-malformed"] = lambda: st.tuples(st.sampled_from(any_pool), malformed_ids())
+    table["node-malformed"] = lambda: st.tuples(st.sampled_from(any_pool), malformed_ids(too_long=False))
     return _kinds(table, kinds)
 
 
@@ -366,8 +367,9 @@ _FOCUS: dict[str, _Plan] = {
 }
 # Requirements decided on valid requests only (an extra fault would make them not applicable).
 _CLEAN_ONLY = ("SEM-NO-BODY", "SEM-POOL-ID-CASE", "SEM-TIMEOUT-VALID", "SEM-OPTION-EFFECT", "SEM-POOL-CONFIG")
-_VALID_ONLY = ("RSP-202-STATUS", "RSP-202-REQUEST-ID", "RSP-202-DATASERVICEID", "RSP-202-DATASERVICEID-URL",
-               "RSP-202-LAST-MODIFIED", "RSP-202-ETAG", "RSP-202-EMPTY-BODY", "SEM-ACCEPT", "SEM-STATE-AFTER")
+_VALID_ONLY = ("SDK-ACCEPT-RETURNS", "RSP-202-STATUS", "RSP-202-REQUEST-ID", "RSP-202-DATASERVICEID",
+               "RSP-202-DATASERVICEID-URL", "RSP-202-LAST-MODIFIED", "RSP-202-ETAG", "RSP-202-EMPTY-BODY",
+               "SEM-ACCEPT", "SEM-STATE-AFTER")
 
 
 def for_requirement(requirement_id: str, *, inventory: Inventory, api_version: str) -> SearchStrategy[Request]:
@@ -382,9 +384,9 @@ def for_requirement(requirement_id: str, *, inventory: Inventory, api_version: s
     methods = build(_Plan(method="other", body=("empty",)))
     if requirement_id.startswith("ERR-"):
         return st.one_of(reimage_requests(inventory=inventory, api_version=api_version, valid=False), methods)
-    if requirement_id in ("NO-SERVER-ERROR", "RSP-CRID-NOT-ECHOED"):
+    plan = _FOCUS.get(requirement_id)
+    if plan is None:  # NO-SERVER-ERROR, RSP-CRID-NOT-ECHOED, and requirements other layers add: everything
         return st.one_of(reimage_requests(inventory=inventory, api_version=api_version), methods)
-    plan = _FOCUS[requirement_id]
     if requirement_id in _CLEAN_ONLY:
         return build(plan)
     return st.one_of(build(plan), st.one_of(*(build(p) for p in _with_extra_fault(plan))))
