@@ -151,3 +151,68 @@ def test_standalone_html_is_self_contained() -> None:
     page = standalone_html(_run(), "traffic")
     assert page.startswith("<!DOCTYPE html>") and "bc-summary" in page
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?:', page)
+
+
+# --- end to end: a failing run's report, its reproduction, and secrets of a signed run ------------------
+FAULT, BROKEN = "no-request-id-202", "RSP-202-REQUEST-ID"
+
+
+def _run_cli(*args: str) -> int:
+    from conformance.cli import main
+
+    return main(["run", *args, "-q"])
+
+
+def test_failing_run_reproduce_command_reproduces_the_failure(tmp_path: Path) -> None:
+    import shlex
+
+    first = tmp_path / "first"
+    assert _run_cli("--emulator-fault", FAULT, "--profile", "quick", "--only", BROKEN, "--no-schemathesis",
+                    "--report-dir", str(first)) == 1
+    failure = json.loads((first / "results.json").read_text())["requirements"][BROKEN]["first_failure"]
+    assert f"--emulator-fault {FAULT}" in failure["reproduce"] and "--seed 0" in failure["reproduce"]
+    assert failure["reproduce"] in (first / "report.html").read_text()
+    argv = shlex.split(failure["reproduce"])
+    assert argv[:2] == ["batch-conformance", "run"]
+    again = tmp_path / "again"
+    assert _run_cli(*argv[2:], "--no-schemathesis", "--report-dir", str(again)) == 1
+    replayed = json.loads((again / "results.json").read_text())["requirements"][BROKEN]
+    assert replayed["status"] == "fail"
+    assert replayed["first_failure"]["message"] == failure["message"]
+    assert replayed["first_failure"]["request"]["method"] == failure["request"]["method"]
+
+
+def test_signed_runs_leave_no_key_or_token_under_the_report_dir(tmp_path: Path,
+                                                                 monkeypatch: Any) -> None:
+    import base64
+    import re as regex
+
+    from conformance.config import KEY_ENV, TOKEN_ENV
+    from conformance.emulator import AuthConfig, EmbeddedEmulator
+    from conformance.inventory import default_inventory
+
+    key = base64.b64encode(b"report-test-account-key-0123456789abcdef").decode()
+    token = "eyJ0eXAiOiJKV1QifQ.cmVwb3J0LXRlc3QtdG9rZW4.c2lnbmVkLWJ5LXRlc3Q"
+    monkeypatch.setenv(KEY_ENV, key)
+    monkeypatch.setenv(TOKEN_ENV, token)
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(default_inventory().to_json()))
+    report_dir = tmp_path / "reports"
+    auth = AuthConfig("acct", key, frozenset({token}))
+    with EmbeddedEmulator(auth=auth, fault=FAULT) as emulator:
+        for mode in (["--auth", "sharedkey", "--account-name", "acct"], ["--auth", "bearer"]):
+            name = mode[1]
+            code = _run_cli("--target", emulator.url, "--inventory", str(inventory), *mode, "--allow-destructive",
+                            "--max-reimages", "50", "--profile", "quick", "--only", BROKEN, "--only",
+                            "AUTH-BAD-SIGNATURE", "--no-schemathesis", "--record", str(report_dir / f"{name}.har"),
+                            "--report-dir", str(report_dir / name))
+            results = json.loads((report_dir / name / "results.json").read_text())["requirements"]
+            # a 202 lacking request-id: the emulator enforces auth, so the signed requests got through
+            assert code == 1 and results[BROKEN]["status"] == "fail", name
+    files = [p for p in report_dir.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"sharedkey.har", "bearer.har", "results.json", "junit.xml", "report.html"}
+    for path in files:
+        text = path.read_text()
+        assert key not in text and token not in text, path
+        assert not regex.search(r"SharedKey acct:(?!REDACTED)", text), path
+        assert not regex.search(r"Bearer (?!REDACTED)", text), path

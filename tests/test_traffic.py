@@ -240,3 +240,19 @@ def test_validate_traffic_results_name_the_files_as_target(tmp_path: Path) -> No
     run = validate([str(REIMAGE_202), copy_path])
     assert run.target == f"traffic: {REIMAGE_202}, {copy_path}"
     assert run.config["exchanges"] == 2 and run.api_version == "2023-05-01.17.0, 2025-06-01"
+
+
+@pytest.mark.parametrize(("fault", "failing"), [(None, set()), ("no-request-id-202", {"RSP-202-REQUEST-ID"})])
+def test_run_record_har_validates_back(fault: str | None, failing: set[str], tmp_path: Path) -> None:
+    har = tmp_path / "run.har"
+    argv = ["run", "--profile", "quick", "--only", "RSP-202-REQUEST-ID", "--only", "RSP-CRID-ECHO", "--only",
+            "ERR-BODY-SCHEMA", "--no-schemathesis", "--record", str(har), "--report-dir", str(tmp_path / "run"), "-q"]
+    assert main(argv + (["--emulator-fault", fault] if fault else [])) == (1 if fault else 0)
+    recorded = read_traffic(har)
+    assert len(recorded) >= 12 and all(r.base_url.startswith("http://127.0.0.1:") for r in recorded)
+    code = main(["validate-traffic", str(har), "--report-dir", str(tmp_path / "traffic")])
+    results = _results(tmp_path / "traffic")["requirements"]
+    assert {rid for rid, r in results.items() if r["status"] == "fail" and r["level"] == "MUST"} == failing
+    assert code == (1 if failing else 0)
+    for rid in ("RSP-202-STATUS", "ERR-BODY-SCHEMA", "RSP-CRID-ECHO"):
+        assert results[rid]["status"] == "pass", rid
