@@ -141,7 +141,7 @@ def _matrix_rows(run: RunResult) -> str:
     return "\n".join(rows)
 
 
-BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH = 320, 16, 210
+BAR_WIDTH, ROW_HEIGHT, LABEL_WIDTH = 320, 16, 260
 
 
 def outcomes_svg(run: RunResult) -> str:
@@ -169,9 +169,9 @@ def outcomes_svg(run: RunResult) -> str:
                      f'<rect x="{LABEL_WIDTH + ok:.1f}" y="{y + 3}" width="{max(bad, 3 if r.failures else 0):.1f}" '
                      f'height="10" fill="{STATUS_COLOURS["fail"]}"/>'
                      f'<text x="{LABEL_WIDTH + ok + bad + 6:.1f}" y="{y + 12}" font-size="10">'
-                     f"{r.examples}/{r.failures}</text></g>")
+                     f"{r.examples} met, {r.failures} broke</text></g>")
     height = max(len(results), 1) * ROW_HEIGHT + 4
-    return (f'<svg id="bc-plot" xmlns="http://www.w3.org/2000/svg" width="{LABEL_WIDTH + BAR_WIDTH + 60}" '
+    return (f'<svg id="bc-plot" xmlns="http://www.w3.org/2000/svg" width="{LABEL_WIDTH + BAR_WIDTH + 110}" '
             f'height="{height}" role="img" aria-label="examples passing and failing per requirement">'
             + "".join(parts) + "</svg>")
 
@@ -215,7 +215,8 @@ function bcFilter(){var s=document.getElementById('bc-filter-status').value,
 
 def _facts(run: RunResult) -> str:
     rows = [("target", run.target, "bc-target"), ("api-version", run.api_version, "bc-api-version"),
-            ("profile", run.profile, "bc-profile"), ("seed", run.seed, "bc-seed"),
+            ("profile", run.profile, "bc-profile"),
+            ("seed", "n/a (nothing generated)" if run.seed is None else run.seed, "bc-seed"),
             ("suite version", run.suite_version, "bc-suite-version"),
             ("duration", f"{run.duration:.1f} s", "bc-duration")]
     return "".join(f'<tr><th>{name}</th><td id="{ident}">{_e(value)}</td></tr>' for name, value, ident in rows)
@@ -267,10 +268,10 @@ def summary_html(run: RunResult) -> str:
 <option value="">all</option>{level_options}</select></label>
 showing <span id="bc-shown">{len(run.requirements)}</span> of {len(run.requirements)}</div>
 <table id="bc-matrix"><tr><th>requirement</th><th>level</th><th>category</th><th>status</th>
-<th>examples</th><th>failures</th><th>requirement</th><th>source</th></tr>
+<th>examples</th><th>failures</th><th>what it requires</th><th>source</th></tr>
 {_matrix_rows(run)}</table>
 <h3>Outcomes per requirement</h3><p><small>green: examples that met the requirement; red: examples that
-broke it; a bare mark: not decided by any example (label shows passing/failing)</small></p>{outcomes_svg(run)}
+broke it; a bare mark: not decided by any example</small></p>{outcomes_svg(run)}
 <h3>Failures</h3><div id="bc-failures">{failures or '<p>None.</p>'}</div>
 {_SCRIPT}</section>"""
 
