@@ -143,3 +143,16 @@ def test_embedded_start_stop_fast() -> None:
         with EmbeddedEmulator() as emu:
             assert _reimage(emu, "pool-cs", "idle-1").status_code == 202
     assert time.monotonic() - began < 1.5
+
+
+def test_default_inventory_running_task_requeued_by_reimage() -> None:
+    with EmbeddedEmulator() as emu:
+        assert _node(emu, "pool-cs", "running-2")["recentTasks"][0]["taskState"] == "running"
+        assert _reimage(emu, "pool-cs", "running-2").status_code == 202
+        assert _node(emu, "pool-cs", "running-2")["recentTasks"][0]["taskState"] == "active"
+
+
+def test_reimage_trailing_slash_202() -> None:
+    with EmbeddedEmulator() as emu:
+        r = requests.post(f"{emu.url}/pools/pool-cs/nodes/idle-1/reimage/?api-version={V18}")
+        assert r.status_code == 202

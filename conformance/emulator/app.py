@@ -53,7 +53,8 @@ class Incoming:
 
     def route(self) -> tuple[str, list[str]] | None:
         """(route name, decoded IDs) or None for a path the emulator does not serve."""
-        parts = self.raw_path.split("/")[1:]
+        path = self.raw_path[:-1] if len(self.raw_path) > 1 and self.raw_path.endswith("/") else self.raw_path
+        parts = path.split("/")[1:]
         shape = tuple(None if i % 2 else p for i, p in enumerate(parts))
         name = _SHAPES.get(shape)
         if name is None:

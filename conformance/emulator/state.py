@@ -17,19 +17,21 @@ TERMINATED = {"category": "usererror", "code": "TaskEnded",
 
 @dataclass
 class TaskState:
-    """A task on a node: running until `finishes_at`, its data kept `retention_seconds` after that."""
+    """A task on a node. A running task runs until a reimage acts on it: `taskcompletion` and
+    `retaineddata` let it finish `remaining_seconds` later; its data is kept `retention_seconds` after."""
 
     id: str
     state: str = "running"
-    finishes_at: float = 0.0
+    remaining_seconds: float = 0.0
     retention_seconds: float = 0.0
+    finishes_at: float | None = None  # set once the task is allowed to complete
     failure_info: dict[str, str] | None = None
     requeue_count: int = 0
 
     def view(self, now: float) -> dict[str, Any]:
         """The task as Get Node's recentTasks shows it (state computed lazily)."""
         state = self.state
-        if state == "running" and now >= self.finishes_at:
+        if state == "running" and self.finishes_at is not None and now >= self.finishes_at:
             state = "completed"
         info: dict[str, Any] = {"requeueCount": self.requeue_count}
         if state == "completed":
@@ -75,8 +77,10 @@ def _tasks(raw: tuple[dict[str, Any], ...], now: float) -> list[TaskState]:
     out = []
     for t in raw:
         state = str(t.get("state", "running"))
-        finishes = now + float(t.get("remaining_seconds", 0)) if state == "running" else now
-        out.append(TaskState(str(t.get("id", "task")), state, finishes, float(t.get("retention_seconds", 0))))
+        task = TaskState(str(t.get("id", "task")), state, float(t.get("remaining_seconds", 0)),
+                         float(t.get("retention_seconds", 0)))
+        task.finishes_at = None if state == "running" else now
+        out.append(task)
     return out
 
 
@@ -121,7 +125,7 @@ class EmulatorState:
 
 def _act_on_tasks(pool: PoolState, node: NodeState, option: str, now: float) -> float:
     """Apply the option to the node's running tasks; return seconds until the OS reimage can start."""
-    running = [t for t in node.tasks if t.state == "running" and t.finishes_at > now]
+    running = [t for t in node.tasks if t.state == "running" and (t.finishes_at is None or t.finishes_at > now)]
     if option == "requeue":
         for t in running:
             t.state, t.requeue_count = "active", t.requeue_count + 1
@@ -131,11 +135,13 @@ def _act_on_tasks(pool: PoolState, node: NodeState, option: str, now: float) -> 
         for t in running:
             t.state, t.finishes_at, t.failure_info = "completed", now, dict(TERMINATED)
         return 0.0
-    wait = max((t.finishes_at - now for t in running), default=0.0)
+    for t in running:
+        if t.finishes_at is None:
+            t.finishes_at = now + t.remaining_seconds
+    ends = [t.finishes_at for t in running if t.finishes_at is not None]
     if option == "retaineddata":
-        ends = [max(t.finishes_at, now) + t.retention_seconds - now for t in node.tasks]
-        wait = max([wait, *ends])
-    return max(wait, 0.0)
+        ends += [max(t.finishes_at, now) + t.retention_seconds for t in node.tasks if t.finishes_at is not None]
+    return max([0.0, *(end - now for end in ends)])
 
 
 def pool_view(pool: PoolState, base_url: str) -> dict[str, Any]:

@@ -44,8 +44,9 @@ STATUS_TEXT = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorize
                500: "Internal Server Error"}
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_RFC1123 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
-                      r"(\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$")
+# RFC 1123 date-time: one- or two-digit day; zone GMT (IMF-fixdate), UT/UTC or +0000/-0000.
+_RFC1123 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                      r"(\d{4}) (\d{2}:\d{2}:\d{2}) (?:GMT|UTC|UT|[+-]0000)$")
 _INT = re.compile(r"^[+-]?\d{1,12}$")
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -144,10 +145,10 @@ def is_rfc1123(value: str) -> bool:
     if not m:
         return False
     try:
-        parsed = datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT")
+        parsed = datetime.strptime(" ".join(m.group(2, 3, 4, 5)), "%d %b %Y %H:%M:%S")
     except ValueError:
         return False
-    return parsed.strftime("%a") == m.group(1)
+    return parsed.strftime("%a") == m.group(1)  # .NET's RFC 1123 parser also checks the weekday
 
 
 def parse_int32(value: str) -> int | None:
