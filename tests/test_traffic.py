@@ -256,3 +256,34 @@ def test_run_record_har_validates_back(fault: str | None, failing: set[str], tmp
     assert code == (1 if failing else 0)
     for rid in ("RSP-202-STATUS", "ERR-BODY-SCHEMA", "RSP-CRID-ECHO"):
         assert results[rid]["status"] == "pass", rid
+
+
+def _reimage_answered(status: int, code: str) -> dict[str, Any]:
+    doc, error = _sample(REIMAGE_202), _sample(POOL_404)
+    doc["response"] = error["response"]
+    doc["response"]["status"], doc["response"]["body_json"]["code"] = status, code
+    return doc
+
+
+@pytest.mark.parametrize(("status", "code"), [(404, "PoolNotFound"), (404, "NodeNotFound"),
+                                              (409, "NodeBeingReimaged"), (409, "OperationNotValidOnNode"),
+                                              (503, "ServerBusy")])
+def test_validate_traffic_refused_reimage_without_inventory_is_no_must_failure(status: int, code: str,
+                                                                               tmp_path: Path) -> None:
+    run = validate([_write(tmp_path, "r.json", _reimage_answered(status, code))])
+    assert [rid for rid, r in run.requirements.items() if r.status == "fail"] == []
+    assert run.requirements["ERR-BODY-SCHEMA"].status == "pass"
+
+
+def test_validate_traffic_reimage_500_fails_no_server_error(tmp_path: Path) -> None:
+    run = validate([_write(tmp_path, "r.json", _reimage_answered(500, "InternalError"))])
+    assert run.requirements["NO-SERVER-ERROR"].status == "fail" and run.verdict == "fail"
+
+
+def test_validate_traffic_unknown_api_version_gets_only_the_generic_rules(tmp_path: Path) -> None:
+    doc = _sample(REIMAGE_202)
+    doc["request"]["uri"] = doc["request"]["uri"].replace("2025-06-01", "2019-01-01.8.0")
+    _corrupt_202_no_request_id(doc)  # a reimage rule would fail it; the suite has no data for this version
+    run = validate([_write(tmp_path, "old.json", doc)])
+    assert run.requirements["RSP-202-REQUEST-ID"].status == "skip"
+    assert run.requirements["RSP-CRID-NOT-ECHOED"].status == "pass"
