@@ -6,7 +6,8 @@ Input: HAR 1.2 files, and JSON files holding one exchange or an array of them in
 
 Each exchange gets an Oracle without inventory at the api-version its URL names; reimage exchanges meet
 every check registered offline=True, other Batch operations only the generic rules (request-id, BatchError,
-content type, the client-request-id echo). Requirements that need a live target are reported as skipped.
+content type, the client-request-id echo), and so do reimage exchanges at an api-version the suite has no
+data for. Requirements that need a live target are reported as skipped, never as passed.
 
 The HTML report is our own self-contained page (report.standalone_html, the same summary and matrix as the
 run report) rather than a pytest-html page: a nested pytest session would add seconds and a second plugin
