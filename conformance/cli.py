@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("conformance.runner", "run the conformance suite against a target and write reports"),
     "emulator": ("conformance.emulator.command", "serve the reference emulator on loopback"),
     "validate-traffic": ("conformance.traffic", "check recorded traffic (HAR or JSON exchanges) offline"),
+    "diff": ("conformance.diff", "send the same cases at two api-versions and classify every difference"),
 }
 
 

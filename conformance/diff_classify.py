@@ -1,0 +1,210 @@
+"""Normalise two api-versions' answers to one case and classify a difference against spec.changes()."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from conformance.inventory import Inventory
+from conformance.models import Expectation, Request, Response
+from conformance.oracle import OPTION_KEY, OPTIONS, is_guid, parse_http_date, reimage_target
+from conformance.spec import ApiVersion, VersionChange, changes, versions
+
+# The headers an accepted reimage may carry: a difference in which are present is a behaviour difference.
+REIMAGE_HEADERS = ("request-id", "DataServiceId", "client-request-id", "ETag", "Last-Modified")
+Classification = Literal["expected", "unexpected", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """An answer reduced to what a version change can alter: status, error code, reimage headers present."""
+
+    status: int
+    code: str | None
+    headers: tuple[str, ...]
+
+    def describe(self) -> str:
+        """'409 OperationNotValidOnNode [request-id]'."""
+        code = f" {self.code}" if self.code else ""
+        return f"{self.status}{code} [{', '.join(self.headers) or 'no reimage headers'}]"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form used in diff.json."""
+        return {"status": self.status, "code": self.code, "headers": list(self.headers)}
+
+
+def normalise(response: Response) -> Observed:
+    """Drop request-ids, dates and message text: keep status, BatchError code and header presence."""
+    code = None
+    if response.status >= 300:
+        try:
+            doc = response.json()
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("code"), str):
+            code = doc["code"]
+    present = tuple(h for h in REIMAGE_HEADERS if response.header(h) is not None)
+    return Observed(response.status, code, present)
+
+
+def changes_between(v1: str, v2: str) -> list[VersionChange]:
+    """The documented changes that arrived after the older and up to the newer of two versions."""
+    order = list(versions())
+    low, high = sorted((order.index(v1), order.index(v2)))
+    return [c for c in changes() if low < order.index(c.to) <= high]
+
+
+# --- which documented change a request can touch, keyed by the aspect named in spec/versions.json ---
+Touch = Callable[[Request, Inventory | None, ApiVersion, ApiVersion], bool]
+
+
+def _pool_config(request: Request, inventory: Inventory | None, a: ApiVersion, b: ApiVersion) -> bool:
+    target = reimage_target(request)
+    if target is None:
+        return False
+    pool = inventory.pool(target[0]) if inventory else None
+    return inventory is None or (pool is not None and pool.configuration == "virtualMachineConfiguration")
+
+
+def _node_state(request: Request, inventory: Inventory | None, a: ApiVersion, b: ApiVersion) -> bool:
+    target = reimage_target(request)
+    pool = inventory.pool(target[0]) if inventory and target else None
+    node = pool.node(target[1]) if pool and target else None
+    return node is not None and node.state in set(a.node_states) ^ set(b.node_states)
+
+
+def _timeout_value(request: Request, a: ApiVersion, b: ApiVersion) -> str | None:
+    names = {a.timeout_param.lower(), b.timeout_param.lower()}
+    return next((v for k, v in request.query if k.lower() in names), None)
+
+
+def _timeout_param(request: Request, inventory: Inventory | None, a: ApiVersion, b: ApiVersion) -> bool:
+    return _timeout_value(request, a, b) is not None
+
+
+def _timeout_above_max(request: Request, inventory: Inventory | None, a: ApiVersion, b: ApiVersion) -> bool:
+    raw = _timeout_value(request, a, b)
+    try:
+        return raw is not None and int(raw) > 30
+    except ValueError:
+        return False
+
+
+def _option(request: Request, inventory: Inventory | None, a: ApiVersion, b: ApiVersion) -> bool:
+    try:
+        doc = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    option = doc.get(OPTION_KEY) if isinstance(doc, dict) else None
+    return isinstance(option, str) and option not in OPTIONS
+
+
+def _crid(request: Request, inventory: Inventory | None, a: ApiVersion, b: ApiVersion) -> bool:
+    crid = request.header("client-request-id")
+    return crid is not None and not is_guid(crid)
+
+
+def _ocp_date(request: Request, inventory: Inventory | None, a: ApiVersion, b: ApiVersion) -> bool:
+    # An IMF-fixdate is valid under both RFC 1123 and RFC 7231; only other shapes can be read differently.
+    date = request.header("ocp-date")
+    return date is not None and parse_http_date(date) is None
+
+
+TOUCHES: dict[str, Touch] = {
+    "vm_pool_allowed": _pool_config, "node_states": _node_state, "timeout_param": _timeout_param,
+    "timeout_above_max": _timeout_above_max, "option_enum_open": _option,
+    "client_request_id_format": _crid, "ocp_date_format": _ocp_date,
+}
+
+
+def touches(change: VersionChange, request: Request, inventory: Inventory | None, a: ApiVersion,
+            b: ApiVersion) -> bool:
+    """Whether the request exercises the aspect the change is about (an aspect with no rule: always)."""
+    rule = TOUCHES.get(change.aspect)
+    return True if rule is None else rule(request, inventory, a, b)
+
+
+def _governing(e: Expectation) -> set[tuple[str, str]]:
+    return {("fault", f.requirement) for f in e.faults} | {("open", f.requirement) for f in e.open_points}
+
+
+def shifted_requirements(e1: Expectation, e2: Expectation) -> set[str]:
+    """Requirements whose faults or open points differ between the two versions' expectations."""
+    return {rid for _, rid in _governing(e1) ^ _governing(e2) if rid}
+
+
+def _accounts(requirement: str, expectation: Expectation, status: int) -> bool:
+    """Whether the requirement's fault or open point in an expectation allows this status."""
+    governing = (*expectation.faults, *expectation.open_points)
+    return any(f.requirement == requirement and status in {o.status for o in f.outcomes} for f in governing)
+
+
+def _cite(a: Side, b: Side, between: list[VersionChange], inventory: Inventory | None) -> tuple[VersionChange, ...]:
+    """The documented changes behind a difference: those whose requirement governs it differently at the two
+    versions, narrowed to those the request touches and whose rule accounts for an answer given."""
+    shifted = shifted_requirements(a.expectation, b.expectation)
+    relevant = [c for c in between if c.requirement in shifted]
+    touching = [c for c in relevant if touches(c, a.request, inventory, a.version, b.version)]
+    # An answer is accounted for by a rule of its own version, or (a rule applied at the wrong version) by the
+    # other version's rule.
+    pairs = [(e, side.observed.status) for e in (a.expectation, b.expectation) for side in (a, b)]
+    accounting = [c for c in touching or relevant if any(_accounts(c.requirement, e, s) for e, s in pairs)]
+    return tuple(accounting or touching or relevant)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one case's answers compare: a classification, the changes it cites and why."""
+
+    classification: Classification
+    changes: tuple[VersionChange, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Side:
+    """One version's side of a case: what was sent, what came back, what its oracle allowed."""
+
+    version: ApiVersion
+    request: Request
+    observed: Observed
+    expectation: Expectation
+
+
+def _state_blurred(a: Side, b: Side, unsettled: bool) -> bool:
+    statuses = {a.observed.status, b.observed.status}
+    return statuses == {202, 409} and (unsettled or a.expectation.uncertain or b.expectation.uncertain)
+
+
+def classify(a: Side, b: Side, between: list[VersionChange], inventory: Inventory | None, *,
+             unsettled: bool = False) -> Verdict | None:
+    """None when nothing differs and nothing was predicted to; otherwise the classified difference.
+
+    `unsettled`: an earlier 202 of this diff left the node busy or of unknown state.
+    """
+    cited = _cite(a, b, between, inventory)
+    ok_a = a.observed.status in a.expectation.statuses
+    ok_b = b.observed.status in b.expectation.statuses
+    if a.observed == b.observed:
+        if a.expectation.statuses.isdisjoint(b.expectation.statuses) and a.expectation.statuses:
+            wrong = a if not ok_a else b
+            return Verdict("unexpected", cited,
+                           f"documented change not observed: both answered {a.observed.describe()}, but "
+                           f"{wrong.version.id} allows {wrong.expectation.describe()}")
+        return None
+    if _state_blurred(a, b, unsettled):
+        return Verdict("inconclusive", cited, "the node was reimaged earlier in this diff; its state is "
+                       "unknown, so 202 against 409 says nothing about the versions")
+    if not cited:
+        named = ", ".join(f"{c.to} {c.aspect}" for c in between) or "none"
+        return Verdict("unexpected", (), f"no documented change between {a.version.id} and {b.version.id} "
+                       f"alters the outcome of this request (changes in range: {named})")
+    if not (ok_a and ok_b):
+        wrong = a if not ok_a else b
+        return Verdict("unexpected", cited,
+                       f"a documented change applies here, but {wrong.version.id} answered "
+                       f"{wrong.observed.describe()} where the spec allows {wrong.expectation.describe()}")
+    why = "; ".join(f"{c.to} ({c.requirement}, {c.aspect}): {c.change}" for c in cited)
+    return Verdict("expected", cited, f"explained by {why}")
