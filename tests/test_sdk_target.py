@@ -1,0 +1,199 @@
+"""The SDK target: azure-batch 14.1.0 against the embedded emulator, correct and with faults."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conformance.checks_sdk  # noqa: F401 - registers the SDK-level checks
+from conformance import checks
+from conformance.config import KEY_ENV, Settings
+from conformance.emulator import AuthConfig, EmbeddedEmulator
+from conformance.engine import Session, new_run
+from conformance.inventory import Inventory, default_inventory, parse_inventory
+from conformance.models import Request, RequirementFailure, UsageError
+from conformance.oracle import AUTH_DIRECTIVE_HEADER
+from conformance.targets.base import NotExpressible
+from conformance.targets.sdk import SdkResponse, SdkTarget
+
+V18 = "2023-11-01.18.0"
+Q = (("api-version", V18),)
+GUID = "9c4f3e1a-8d2b-4c5e-9f1a-2b3c4d5e6f70"
+SDK_REQUIREMENTS = ("SDK-ERROR-CODE", "SDK-ACCEPT-RETURNS")
+
+
+def _expendable() -> Inventory:
+    doc = default_inventory().to_json()
+    for pool in doc["pools"]:
+        for node in pool["nodes"]:
+            node["expendable"] = True
+    return parse_inventory(doc, source="test inventory")
+
+
+def _settings(url: str, **kw: object) -> Settings:
+    return Settings(target="sdk+" + url, api_version=V18, allow_destructive=True, max_reimages=1000,
+                    **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmbeddedEmulator]:
+    with EmbeddedEmulator(inventory=_expendable()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def target(emulator: EmbeddedEmulator) -> Iterator[SdkTarget]:
+    sdk = SdkTarget(emulator.url, _settings(emulator.url))
+    yield sdk
+    sdk.close()
+
+
+def _session(emu: EmbeddedEmulator) -> Session:
+    settings = _settings(emu.url)
+    target = SdkTarget(emu.url, settings)
+    return Session(settings, target, _expendable(), new_run(settings, "sdk+" + emu.url, "test"))
+
+
+def test_sdk_target_valid_reimage_202_sdk_returned(target: SdkTarget) -> None:
+    answer = target.send(Request("pool-cs", "idle-1", query=(*Q, ("timeout", "20")),
+                                 body=b'{"nodeReimageOption": "taskcompletion"}',
+                                 headers=(("client-request-id", GUID), ("return-client-request-id", "true"))))
+    assert isinstance(answer, SdkResponse) and answer.sdk is not None
+    assert answer.status == 202 and answer.sdk.returned and answer.header("client-request-id") == GUID
+
+
+def test_sdk_target_unknown_pool_404_sdk_raised_wire_code(target: SdkTarget) -> None:
+    answer = target.send(Request("no-such-pool", "idle-1", query=Q))
+    assert isinstance(answer, SdkResponse) and answer.sdk is not None
+    assert answer.status == 404 and answer.json()["code"] == "PoolNotFound"
+    assert answer.sdk.exception == "BatchErrorException" and answer.sdk.error_code == "PoolNotFound"
+
+
+INEXPRESSIBLE = {
+    "bad-json": Request("pool-cs", "idle-2", query=Q, body=b'{"nodeReimageOption":'),
+    "empty-object": Request("pool-cs", "idle-2", query=Q, body=b"{}"),
+    "option-case": Request("pool-cs", "idle-2", query=Q, body=b'{"nodeReimageOption":"Requeue"}'),
+    "option-number": Request("pool-cs", "idle-2", query=Q, body=b'{"nodeReimageOption":1}'),
+    "extra-property": Request("pool-cs", "idle-2", query=Q, body=b'{"nodeReimageOption":"requeue","x":1}'),
+    "no-api-version": Request("pool-cs", "idle-2"),
+    "other-api-version": Request("pool-cs", "idle-2", query=(("api-version", "2024-07-01.20.0"),)),
+    "timeout-text": Request("pool-cs", "idle-2", query=(*Q, ("timeout", "ten"))),
+    "timeout-padded": Request("pool-cs", "idle-2", query=(*Q, ("timeout", "05"))),
+    "duplicate-query": Request("pool-cs", "idle-2", query=(*Q, *Q)),
+    "return-crid-yes": Request("pool-cs", "idle-2", query=Q, headers=(("return-client-request-id", "yes"),)),
+    "ocp-date-iso": Request("pool-cs", "idle-2", query=Q, headers=(("ocp-date", "2026-02-03T18:19:59Z"),)),
+    "ocp-date-utc": Request("pool-cs", "idle-2", query=Q, headers=(("ocp-date", "Tue, 03 Feb 2026 18:19:59 UTC"),)),
+    "crid-newline": Request("pool-cs", "idle-2", query=Q, headers=(("client-request-id", "a\r\nb"),)),
+    "other-header": Request("pool-cs", "idle-2", query=Q, headers=(("If-Match", "*"),)),
+    "text-content-type": Request("pool-cs", "idle-2", query=Q, headers=(("Content-Type", "text/plain"),)),
+    "given-authorization": Request("pool-cs", "idle-2", query=Q, headers=(("Authorization", "SharedKey a:b"),)),
+    "put": Request("pool-cs", "idle-2", method="PUT", query=Q),
+    "get-reimage": Request("pool-cs", "idle-2", method="GET", query=Q),
+    "empty-pool-id": Request("", "idle-2", query=Q),
+}
+
+
+@pytest.mark.parametrize("request_", INEXPRESSIBLE.values(), ids=INEXPRESSIBLE.keys())
+def test_sdk_target_inexpressible_input_raises_nothing_sent(target: SdkTarget, emulator: EmbeddedEmulator,
+                                                            request_: Request) -> None:
+    sent, accepted = target.sent, emulator.app.accepted
+    with pytest.raises(NotExpressible):
+        target.send(request_)
+    assert target.sent == sent and emulator.app.accepted == accepted
+
+
+def test_sdk_target_get_node_plain_http_200(target: SdkTarget) -> None:
+    answer = target.send(Request("", "", method="GET", query=Q, path="/pools/pool-cs/nodes/running-1"))
+    assert answer.status == 200 and answer.json()["id"] == "running-1" and not isinstance(answer, SdkResponse)
+
+
+def test_sdk_target_other_api_version_usage_error(emulator: EmbeddedEmulator) -> None:
+    with pytest.raises(UsageError, match=V18):
+        SdkTarget(emulator.url, Settings(target="sdk+x", api_version="2025-06-01"))
+
+
+def test_sdk_target_shared_key_sdk_signer_verified_and_directives(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = base64.b64encode(b"sdk-target-key" * 3).decode()
+    monkeypatch.setenv(KEY_ENV, key)
+    with EmbeddedEmulator(auth=AuthConfig("acct", key)) as emu:
+        sdk = SdkTarget(emu.url, Settings(target="sdk+x", api_version=V18, auth="sharedkey", account_name="acct"))
+        assert sdk.send(Request("pool-cs", "idle-1", query=Q)).status == 202
+        assert sdk.send(Request("", "", method="GET", query=Q, path="/pools")).status == 200
+        omit = Request("pool-cs", "idle-2", query=Q, headers=((AUTH_DIRECTIVE_HEADER, "omit"),))
+        assert sdk.send(omit).json()["code"] == "MissingRequiredHeader"
+        bad = Request("pool-cs", "idle-2", query=Q, headers=((AUTH_DIRECTIVE_HEADER, "bad-signature"),))
+        assert sdk.send(bad).status == 403
+        sdk.close()
+
+
+CORRECT = [
+    Request("pool-cs", "idle-3", query=Q),
+    Request("POOL-CS", "running-1", query=Q, body=b'{"nodeReimageOption":"retaineddata"}'),
+    Request("no-such-pool", "idle-1", query=Q),
+    Request("pool-cs", "no-such-node", query=Q),
+    Request("pool-cs", "node-unusable", query=Q),
+    Request("pool-cs", "idle-1", query=Q, headers=(("client-request-id", "not-a-guid"),)),
+    Request("pool-cs", "idle-1", query=(*Q, ("timeout", "99999999999"))),
+]
+
+
+def test_sdk_requirements_correct_emulator_decided_and_pass() -> None:
+    with EmbeddedEmulator(inventory=_expendable()) as emu:
+        session = _session(emu)
+        decided = dict.fromkeys(SDK_REQUIREMENTS, 0)
+        for request in CORRECT:
+            exchange = session.exchange(request)
+            for rid in (*SDK_REQUIREMENTS, "RSP-202-REQUEST-ID", "ERR-BODY-SCHEMA", "SEM-POOL-NOT-FOUND"):
+                if checks.evaluate(rid, exchange) and rid in decided:
+                    decided[rid] += 1
+        session.target.close()
+    assert decided == {"SDK-ERROR-CODE": 5, "SDK-ACCEPT-RETURNS": 2}
+
+
+@pytest.mark.parametrize(("fault", "requirement", "request_"), [
+    ("error-message-string", "SDK-ERROR-CODE", Request("no-such-pool", "idle-1", query=Q)),
+    ("error-content-type-text", "SDK-ERROR-CODE", Request("pool-cs", "node-unusable", query=Q)),
+    ("last-modified-iso-202", "SDK-ACCEPT-RETURNS", Request("pool-cs", "idle-4", query=Q)),
+    ("no-request-id-202", "RSP-202-REQUEST-ID", Request("pool-cs", "idle-4", query=Q)),
+    ("unknown-pool-accepted", "SEM-POOL-NOT-FOUND", Request("no-such-pool", "idle-1", query=Q)),
+])
+def test_sdk_target_emulator_fault_caught(fault: str, requirement: str, request_: Request) -> None:
+    with EmbeddedEmulator(inventory=_expendable(), fault=fault) as emu:
+        session = _session(emu)
+        exchange = session.exchange(request_)
+        session.target.close()
+    with pytest.raises(RequirementFailure) as info:
+        checks.evaluate(requirement, exchange)
+    assert info.value.requirement == requirement
+
+
+def test_sdk_checks_http_target_not_applicable() -> None:
+    with EmbeddedEmulator() as emu:
+        settings = Settings(api_version=V18)
+        from conformance.targets.http import HttpTarget
+
+        target = HttpTarget(emu.url)
+        session = Session(settings, target, default_inventory(), new_run(settings, "embedded", "test"))
+        exchange = session.exchange(Request("no-such-pool", "idle-1", query=Q))
+        target.close()
+    assert not any(checks.evaluate(rid, exchange) for rid in SDK_REQUIREMENTS)
+
+
+def test_sdk_target_run_through_cli_wire_requirements_pass(tmp_path: Path) -> None:
+    from conformance.cli import main
+
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(_expendable().to_json()))
+    with EmbeddedEmulator(inventory=_expendable()) as emu:
+        code = main(["run", "--target", "sdk+" + emu.url, "--inventory", str(inventory), "--profile", "quick",
+                     "--allow-destructive", "--max-reimages", "50", "--no-schemathesis",
+                     "--only", "SEM-NODE-NOT-FOUND", "--only", "RSP-202-REQUEST-ID",
+                     "--report-dir", str(tmp_path / "report")])
+    results = json.loads((tmp_path / "report" / "results.json").read_text())["requirements"]
+    assert code == 0
+    assert {rid: r["status"] for rid, r in results.items()} == {"SEM-NODE-NOT-FOUND": "pass",
+                                                              "RSP-202-REQUEST-ID": "pass"}
