@@ -12,7 +12,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as hsettings
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from conformance import checks, strategies
+from conformance import checks, checks_sdk, safety, strategies  # noqa: F401 (checks_sdk registers)
 from conformance.config import Settings
 from conformance.failures import describe_failure
 from conformance.inventory import Inventory
@@ -22,6 +22,7 @@ from conformance.models import (
     HarnessError,
     Request,
     RequirementFailure,
+    Response,
 )
 from conformance.oracle import Oracle
 from conformance.recording import TrafficRecorder
@@ -87,43 +88,77 @@ class Session:
         """Send one request (through the safety gate) and pair it with what the oracle expects."""
         expectation = self.oracle.expect(request)
         self._gate(request, expectation)
-        response = self.target.send(request)
-        if self.recorder is not None:
-            self.recorder.add(request, response, self.target.base_url)
-        self.oracle.observe(request, response)
+        safety.before_destructive(self, request, expectation)
         context: dict[str, Any] = {"auth_enforced": self.auth_enforced}
+        if observe_node and 202 in expectation.statuses:
+            context.update(self._observe(request, "before"))
+        response = self._send(request)
+        self.oracle.observe(request, response)
         if observe_node and response.status == 202:
-            context.update(self._read_node(request))
+            context.update(self._observe(request, "after"))
+        context.update(safety.after_destructive(self, request, response, expectation))
         return Exchange(request, response, expectation, self.settings.api_version,
                         self.target.base_url, context)
 
-    def _read_node(self, request: Request) -> dict[str, Any]:
-        get = Request(request.pool_id, request.node_id, method="GET",
-                      query=(("api-version", self.settings.api_version),),
-                      path=request.target_path.rsplit("/reimage", 1)[0])
-        answer = self.target.send(get)
+    def _send(self, request: Request) -> Response:
+        response = self.target.send(request)
         if self.recorder is not None:
-            self.recorder.add(get, answer, self.target.base_url)
+            self.recorder.add(request, response, self.target.base_url)
+        return response
+
+    def _get_json(self, path: str) -> Any:
+        get = Request("", "", method="GET", query=(("api-version", self.settings.api_version),), path=path)
+        answer = self._send(get)
         if answer.status != 200:
-            return {}
+            return None
         try:
-            node = answer.json()
+            return answer.json()
         except ValueError:
+            return None
+
+    def _observe(self, request: Request, when: str) -> dict[str, Any]:
+        """Get Node (and Get Pool's queued tasks, where served) around a 202: state and task states."""
+        pool_path = request.target_path.split("/nodes/", 1)[0]
+        node = self._get_json(request.target_path.rsplit("/reimage", 1)[0])
+        if not isinstance(node, dict):
             return {}
-        if isinstance(node, dict) and "state" in node:
-            self.oracle.note_state(request.pool_id, request.node_id, str(node["state"]))
-        return {"node_after": node}
+        if when == "after" and isinstance(node.get("state"), str):
+            self.oracle.note_state(request.pool_id, request.node_id, node["state"])
+        tasks = [t for t in node.get("recentTasks") or [] if isinstance(t, dict)]
+        pool = self._get_json(pool_path) if when == "after" else None
+        if isinstance(pool, dict):
+            tasks += [t for t in pool.get("queuedTasks") or [] if isinstance(t, dict)]
+        return {f"node_{when}": node,
+                f"tasks_{when}": [{"id": t.get("taskId", t.get("id")), "state": t.get("taskState", t.get("state"))}
+                                  for t in tasks]}
 
     # --- one requirement ---------------------------------------------------------------------
     def check_requirement(self, requirement_id: str) -> RequirementResult:
         """Run the requirement's property; the result says pass, fail, error or skip, and why."""
         result = self.run.requirements[requirement_id]
+        precondition = self._unmet_precondition(result.requirement.category)
+        if precondition:
+            result.status, result.reason = "skip", precondition
+            return result
         started = time.monotonic()
+        result.reason = ""
         try:
             self._run_property(requirement_id, result)
+        except Exception as err:  # a bug in the suite is a harness error, never a pass or a target failure
+            result.status, result.reason = "error", f"suite error: {type(err).__name__}: {err}"
+            self.run.harness_errors.append(f"{requirement_id}: {result.reason}")
         finally:
             result.duration = time.monotonic() - started
         return result
+
+    def _unmet_precondition(self, category: str) -> str:
+        """Why a whole category cannot be decided against this target ('' when it can)."""
+        if category == "sdk" and self.target.name != "sdk":
+            return "applies only to the SDK target (--target sdk+URL)"
+        if category == "auth" and not self.auth_enforced:
+            return ("the target is not known to enforce authentication (give --auth sharedkey|entra|bearer "
+                    "for a target that does)")
+        return ""
 
     def _run_property(self, requirement_id: str, result: RequirementResult) -> None:
         last = _Attempt()
@@ -176,8 +211,8 @@ class Session:
 
 def _skip_reason(withheld: list[str]) -> str:
     if withheld:
-        return f"not decided: every deciding request was withheld ({sorted(set(withheld))[0]})"
-    return "not decided: no generated exchange could decide it against this target"
+        return f"every deciding request was withheld ({sorted(set(withheld))[0]})"
+    return "no generated exchange could decide it against this target"
 
 
 def new_run(settings: Settings, target_label: str, suite_version: str) -> RunResult:

@@ -26,7 +26,7 @@ class NotApplicable(ConformanceError):  # noqa: N818 - a signal, not an error co
     """Raised by a check when this exchange cannot decide its requirement."""
 
 
-class RequirementFailure(AssertionError):
+class RequirementFailure(AssertionError):  # noqa: N818 - named for what it reports
     """The target broke a requirement: what was expected, what came back, and why."""
 
     def __init__(self, requirement: str, message: str, *, expected: str = "") -> None:

@@ -9,7 +9,7 @@ SECRET_HEADERS = frozenset({"authorization", "ocp-apim-subscription-key", "x-ms-
                             "proxy-authorization", "cookie", "set-cookie"})
 _PATTERNS = [
     re.compile(r"(?i)\b(SharedKey\s+[^:\s]+:)[A-Za-z0-9+/=]+"),
-    re.compile(r"(?i)\b(Bearer\s+)[A-Za-z0-9\-._~+/]+=*"),
+    re.compile(r"(?i)\b(Bearer\s+)[A-Za-z0-9\-._~+/]{12,}=*"),
     re.compile(r"(?i)\b(AccountKey=)[^;\s\"']+"),
     re.compile(r"(?i)(\"?(?:authorization|account_key|shared_key|access_token|client_secret)\"?\s*[:=]\s*\"?)"
                r"[^\"',\s}]+"),

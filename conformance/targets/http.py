@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 
@@ -28,6 +29,9 @@ class HttpTarget:
         self.max_retries = max_retries
         self.signer = signer
         self._session = requests.Session()
+        host = urlsplit(self.base_url).hostname or ""
+        # proxies and .netrc never apply to loopback, and looking them up costs a millisecond a request
+        self._session.trust_env = not (host == "localhost" or host.startswith("127.") or host == "::1")
         self._lock = threading.Lock()
         self._last_sent = 0.0
         self.sent = 0
