@@ -102,8 +102,9 @@ def node_states(*, api_version: str | None = None) -> SearchStrategy[str]:
     return st.sampled_from(version(api_version).node_states if api_version else ALL_STATES)
 
 
-BAD_OPTIONS: tuple[Any, ...] = ("Requeue", "TERMINATE", "taskCompletion", "RetainedData", "reboot", "", "requeue ",
-                                "none", 0, 1, True, 1.5, [], ["requeue"], {}, {"value": "requeue"})
+OTHER_OPTION_STRINGS = ("Requeue", "TERMINATE", "taskCompletion", "RetainedData", "reboot", "", "requeue ", "none")
+NON_STRING_OPTIONS: tuple[Any, ...] = (0, 1, True, 1.5, [], ["requeue"], {}, {"value": "requeue"})
+BAD_OPTIONS = OTHER_OPTION_STRINGS + NON_STRING_OPTIONS
 
 
 def reimage_options(*, valid: bool | None = None) -> SearchStrategy[Any]:
@@ -133,7 +134,9 @@ BODY_KINDS: dict[str, Callable[[], SearchStrategy[bytes | None]]] = {
     "empty": lambda: st.sampled_from((None, b"", b"{}")),
     "option": lambda: reimage_options(valid=True).map(lambda o: _json({OPTION_KEY: o})),
     "null-option": lambda: st.just(_json({OPTION_KEY: None})),
-    "bad-option": lambda: reimage_options(valid=False).map(lambda o: _json({OPTION_KEY: o})),
+    "bad-option": lambda: st.sampled_from(NON_STRING_OPTIONS).map(lambda o: _json({OPTION_KEY: o})),
+    # Other strings: refused under a closed enum, an open point under an open one (versions.json).
+    "other-option": lambda: st.sampled_from(OTHER_OPTION_STRINGS).map(lambda o: _json({OPTION_KEY: o})),
     "unknown-property": lambda: st.sampled_from(UNKNOWN_PROPS).map(_json),
     "malformed": lambda: st.sampled_from(MALFORMED),
     "non-object": lambda: st.sampled_from(NON_OBJECTS),
@@ -253,6 +256,8 @@ class _Plan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+CLEAN_KINDS = {"target": {"accept", "case", "vm", "running"}, "body": {"empty", "option"},
+               "timeout": {"absent", "valid", "above"}, "version": {"ok"}, "headers": {"ok", "echo"}}
 FAULTY_PART: dict[str, Any] = {"target": ("pool-unknown", "node-unknown", "state"), "body": BAD_BODIES,
                "timeout": ("not-integer", "beyond-int32"), "version": "bad", "headers": "bad"}
 
@@ -309,15 +314,14 @@ def other_methods() -> SearchStrategy[str]:
 
 
 def _with_extra_fault(plan: _Plan) -> list[_Plan]:
-    """Variants of a fault-focused plan carrying one more fault in another part."""
+    """Variants of a plan carrying one more fault, in each part the plan leaves clean."""
     out = []
     for part, kinds in FAULTY_PART.items():
-        if part == "target" and plan.target != _Plan.target:
+        current = getattr(plan, part)
+        if not set((current,) if isinstance(current, str) else current) <= CLEAN_KINDS[part]:
             continue
-        if (part == "body" and plan.body != VALID_BODIES) or (part == "timeout" and plan.timeout != _Plan.timeout):
-            continue
-        if part in ("version", "headers") and getattr(plan, part) != "ok":
-            continue
+        if part == "body":
+            kinds = plan.extra.get("bad_bodies", BAD_BODIES)
         out.append(replace(plan, **{part: kinds}))
     return out
 
@@ -327,6 +331,8 @@ def reimage_requests(*, inventory: Inventory, api_version: str,
     """Whole reimage requests: valid (True), with at least one fault (False), or anything (None)."""
     clean = _Plan(target=("accept", "case"), timeout=("absent", "valid", "above")
                   if version(api_version).timeout_above_max == "must-accept" else ("absent", "valid"))
+    if not version(api_version).option_enum_open:
+        clean = replace(clean, extra={"bad_bodies": (*BAD_BODIES, "other-option")})
     faulty = _with_extra_fault(clean)
     # Combined faults: the oracle's union must hold for them too.
     faulty += [replace(faulty[0], headers="bad", version="bad"), replace(faulty[1], body=BAD_BODIES)]
@@ -338,7 +344,7 @@ def reimage_requests(*, inventory: Inventory, api_version: str,
     bad = st.one_of(*(build(p) for p in faulty))
     if valid is False:
         return bad
-    mixed = _Plan(target=(*FAULTY_PART["target"], "accept"), body=tuple(BODY_KINDS),
+    mixed = _Plan(target=(*FAULTY_PART["target"], "accept", "case"), body=tuple(BODY_KINDS),
                   timeout=("absent", "valid", "above", "nonpositive"))
     return st.one_of(build(clean), bad, build(mixed))
 
@@ -350,7 +356,7 @@ _FOCUS: dict[str, _Plan] = {
     "SEM-POOL-ID-CASE": _Plan(target=("case",)),
     "SEM-POOL-CONFIG": _Plan(target=("vm",)),
     "SEM-NODE-STATE": _Plan(target=("state",)),
-    "SEM-BAD-OPTION": _Plan(body=("bad-option", "null-option")),
+    "SEM-BAD-OPTION": _Plan(body=("bad-option", "other-option", "null-option")),
     "SEM-UNKNOWN-PROPERTY": _Plan(body=("unknown-property",)),
     "SEM-BAD-BODY": _Plan(body=("malformed", "non-object")),
     "SEM-BODY-TOO-LARGE": _Plan(body=("too-large",)),
