@@ -1,0 +1,58 @@
+"""The spec-driven layer: Schemathesis cases from our spec/ documents, one verdict per requirement it decides."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import spec_driven
+from conformance.engine import Session
+from conformance.spec import catalogue
+
+pytestmark = pytest.mark.spec_driven
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per requirement the layer decides (its own SPEC-* IDs and the IDs it routes findings to)."""
+    if "layer_requirement" not in metafunc.fixturenames:
+        return
+    only = metafunc.config.option.bc_only or []
+    ids = [rid for rid in spec_driven.LAYER_IDS if rid in catalogue() and (not only or rid in only)]
+    metafunc.parametrize("layer_requirement", [
+        pytest.param(rid, id=f"spec-driven:{rid}", marks=pytest.mark.conformance_requirement(rid)) for rid in ids])
+
+
+@pytest.fixture(scope="module")
+def layer(conformance_session: Session) -> spec_driven.LayerResult:
+    """Run the layer once for the module and merge its verdicts into the run's results."""
+    settings, run = conformance_session.settings, conformance_session.run
+    if not settings.schemathesis:
+        spec_driven.switch_off(run)
+        pytest.skip(spec_driven.OFF_REASON)
+    try:
+        result = spec_driven.run_layer(conformance_session)
+    except Exception as err:  # a harness or suite failure is an error, never a silent pass
+        for rid in spec_driven.SPEC_IDS:
+            if rid in run.requirements:
+                run.requirements[rid].status, run.requirements[rid].reason = "error", str(err)
+        run.harness_errors.append(f"spec-driven layer: {err}")
+        raise
+    spec_driven.merge(run, result, settings)
+    return result
+
+
+def test_spec_driven(layer_requirement: str, layer: spec_driven.LayerResult) -> None:
+    """The target meets the requirement on every spec-generated exchange that could decide it."""
+    requirement = catalogue()[layer_requirement]
+    tally = layer.tallies.get(layer_requirement, spec_driven.Tally())
+    if tally.first is not None:
+        ex, failure, check = tally.first
+        message = (f"{requirement.id} ({requirement.level}, {requirement.source}): found by Schemathesis "
+                   f"{check}: {failure.detail}\nexpected: {failure.expected}\n"
+                   f"sent: {ex.request.method} {ex.request.path_and_query} -> {ex.response.status}")
+        if requirement.level == "SHOULD":
+            pytest.xfail(f"SHOULD not met (a warning; the verdict ignores it): {message}")
+        pytest.fail(message, pytrace=False)
+    if tally.examples == 0:
+        pytest.skip(f"{requirement.id} not decided by the spec-driven layer: no generated exchange could decide it "
+                    f"({layer.sent} sent, {len(layer.withheld)} withheld)")
+    assert tally.failures == 0 and tally.examples > 0
