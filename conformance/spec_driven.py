@@ -33,7 +33,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.transport import Response as StResponse
 from schemathesis.specs.openapi import checks as st_checks
 
@@ -45,8 +47,13 @@ from conformance.spec import swagger_path
 from conformance.targets.base import NotExpressible
 
 if TYPE_CHECKING:
-    from schemathesis.generation.case import Case
-    from schemathesis.schemas import APIOperation
+    from typing import TypeAlias
+
+    from schemathesis.generation.case import Case as _Case
+    from schemathesis.schemas import APIOperation as _APIOperation
+
+    APIOperation: TypeAlias = _APIOperation[Any, Any, Any, Any]
+    Case: TypeAlias = _Case[APIOperation]
 
     from conformance.config import Settings
     from conformance.engine import Session
@@ -96,7 +103,8 @@ def to_request(case: Case, base_url: str) -> Request:
                                 ).prepare()
     url = urlsplit(prepared.url or "")
     headers = tuple((k, str(v)) for k, v in prepared.headers.items() if k.lower() not in SCHEMATHESIS_HEADERS)
-    body = prepared.body.encode("utf-8") if isinstance(prepared.body, str) else prepared.body
+    raw = prepared.body
+    body = raw.encode("utf-8") if isinstance(raw, str) else raw if isinstance(raw, bytes) or raw is None else b""
     segments = url.path.split("/")
     pool, node = (unquote(segments[2]), unquote(segments[4])) if len(segments) >= 6 else ("", "")
     return Request(pool, node, method=str(prepared.method), query=tuple(parse_qsl(url.query, keep_blank_values=True)),
@@ -203,7 +211,7 @@ def header_verdicts(ex: Exchange, op: APIOperation) -> Iterator[Finding]:
 
 def server_error_verdict(case: Case, ex: Exchange, response: StResponse) -> Finding:
     """not_a_server_error, with the catalogue's exception (503 ServerBusy / 500 OperationTimedOut)."""
-    failures = _st_failures(case, response, schemathesis.checks.not_a_server_error)  # type: ignore[attr-defined]
+    failures = _st_failures(case, response, not_a_server_error)
     if failures and not is_transient(ex.response):
         return _fail("NO-SERVER-ERROR", "not_a_server_error", _summary(failures), "no 5xx")
     return Finding("NO-SERVER-ERROR", "not_a_server_error")
@@ -283,7 +291,7 @@ def _path_positive(case: Case) -> bool:
     meta = case.meta
     if meta is None:
         return True
-    component = meta.components.get(schemathesis.specs.openapi.adapter.parameters.ParameterLocation.PATH)
+    component = meta.components.get(ParameterLocation.PATH)
     return component is None or component.mode.is_positive
 
 
@@ -353,7 +361,7 @@ def _property(op: APIOperation, mode: GenerationMode, where: st.SearchStrategy[t
             pool, node = target
             case.path_parameters = {**case.path_parameters, "poolId": pool, **({"nodeId": node} if node else {})}
         send(case, mode.is_negative)
-    return prop  # type: ignore[no-any-return]
+    return prop
 
 
 def run_layer(session: Session) -> LayerResult:
