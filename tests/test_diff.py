@@ -1,0 +1,105 @@
+"""`batch-conformance diff`: the same cases at two api-versions, each difference classified."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.cli import main
+from conformance.emulator import EmbeddedEmulator
+from conformance.inventory import default_inventory
+
+FROM, TO = "2023-11-01.18.0", "2024-07-01.20.0"
+
+
+def _diff(tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    code = main(["diff", "--from", FROM, "--to", TO, "--profile", "quick", "--report-dir", str(tmp_path), *extra])
+    return code, json.loads((tmp_path / "diff.json").read_text())
+
+
+def _only(*rids: str) -> list[str]:
+    return [arg for rid in rids for arg in ("--only", rid)]
+
+
+def _junit(tmp_path: Path) -> dict[str, ET.Element]:
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    return {case.get("name", ""): case for case in root.iter("testcase")}
+
+
+def test_diff_vm_version_upgrade_against_emulator_lists_vm_pool_change_as_expected(tmp_path: Path) -> None:
+    code, doc = _diff(tmp_path, *_only("SEM-POOL-CONFIG", "SEM-ACCEPT", "SEM-NODE-STATE", "SEM-POOL-NOT-FOUND"))
+    assert code == 0
+    assert doc["verdict"] == "pass" and doc["counts"]["unexpected"] == 0 and doc["counts"]["expected"] > 0
+    cited = {c["aspect"] for kind in doc["differences"] for c in kind["changes"]}
+    assert cited == {"vm_pool_allowed"}
+    vm = next(c for c in doc["changes"] if c["aspect"] == "vm_pool_allowed")
+    assert vm["status"] == "observed" and vm["requirement"] == "SEM-POOL-CONFIG"
+    example = doc["differences"][0]["example"]
+    assert example["from"]["observed"]["code"] == "OperationNotValidOnNode"
+    assert example["to"]["observed"]["status"] == 202
+    assert "/pools/pool-vm/" in example["from"]["request"]["path"]
+    case = _junit(tmp_path)["2024-07-01.20.0 vm_pool_allowed"]
+    assert case.find("failure") is None and case.find("skipped") is None
+    assert 'id="bc-verdict" style="color:#2e7d32">PASS' in (tmp_path / "report.html").read_text()
+
+
+def test_diff_emulator_applying_wrong_version_rule_reports_unexpected(tmp_path: Path) -> None:
+    code, doc = _diff(tmp_path, "--emulator-fault", "vm-pool-refused", *_only("SEM-POOL-CONFIG"))
+    assert code == 1
+    assert doc["counts"]["unexpected"] > 0 and doc["counts"]["expected"] == 0
+    kind = doc["differences"][0]
+    assert kind["classification"] == "unexpected"
+    assert [c["aspect"] for c in kind["changes"]] == ["vm_pool_allowed"]
+    assert kind["example"]["to"]["observed"]["status"] == 409
+    assert _junit(tmp_path)["2024-07-01.20.0 vm_pool_allowed"].find("failure") is not None
+
+
+def test_diff_documented_change_missing_at_new_version_reports_unexpected(tmp_path: Path) -> None:
+    code, doc = _diff(tmp_path, "--emulator-fault", "vm-pool-accepted", *_only("SEM-POOL-CONFIG"))
+    assert code == 1
+    kind = doc["differences"][0]
+    assert kind["classification"] == "unexpected" and "not observed" in kind["reason"]
+
+
+def test_diff_undocumented_change_between_two_targets_reports_unexpected(tmp_path: Path) -> None:
+    with EmbeddedEmulator() as old, EmbeddedEmulator(fault="unknown-node-500") as new:
+        code, doc = _diff(tmp_path, "--target-from", old.url, "--target-to", new.url, *_only("SEM-NODE-NOT-FOUND"))
+    assert code == 1
+    assert doc["counts"]["unexpected"] > 0 and doc["counts"]["expected"] == 0
+    kinds = doc["differences"]
+    assert all(k["example"]["to"]["observed"]["status"] == 500 for k in kinds)
+    undocumented = next(k for k in kinds if not k["changes"])  # e.g. an unknown node of a cloud-service pool
+    assert undocumented["example"]["from"]["observed"]["code"] == "NodeNotFound"
+    assert "no documented change" in undocumented["reason"]
+    failed = [c for c in _junit(tmp_path).values() if c.get("classname") == "diff.unexpected"]
+    assert failed and all(c.find("failure") is not None for c in failed)
+
+
+def test_diff_remote_target_without_allow_destructive_sends_nothing_acceptable(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.json"  # expendable nodes: the strategies generate valid requests to them
+    inventory.write_text(json.dumps(default_inventory().to_json()))
+    with EmbeddedEmulator() as target:
+        code, doc = _diff(tmp_path, "--target", target.url, "--inventory", str(inventory), *_only("SEM-ACCEPT"))
+        reimaged = [n for p in target.state.pools.values() for n in p.nodes.values() if n.reimages]
+    assert reimaged == []
+    assert doc["cases"] == 0 and doc["withheld"] > 0
+    assert code == 2 and doc["verdict"] == "error"
+
+
+@pytest.mark.parametrize("flags", [
+    ["--target", "http://127.0.0.1:9", "--emulator-fault", "vm-pool-refused"],
+    ["--target-from", "http://127.0.0.1:9"],
+    ["--profile", "huge"],
+])
+def test_diff_contradictory_flags_exit_2(tmp_path: Path, flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "--from", FROM, "--to", TO, "--report-dir", str(tmp_path), *flags]) == 2
+    assert "batch-conformance: error:" in capsys.readouterr().err
+
+
+def test_diff_unknown_version_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "--from", FROM, "--to", "2099-01-01.99.0", "--report-dir", str(tmp_path)]) == 2
+    assert "2099-01-01.99.0" in capsys.readouterr().err
