@@ -289,23 +289,34 @@ def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> 
     return _kinds(table, kinds)
 
 
-@st.composite
-def _requests(draw: st.DrawFn, plan: _Plan, inventory: Inventory, api_version: str) -> Request:
-    pool_id, node_id = draw(_targets(inventory, api_version, plan.target))
-    body = draw(_kinds(BODY_KINDS, plan.body))
-    query = draw(_version_kinds(api_version, plan.version))
-    query += draw(_kinds(_timeout_kinds(api_version), plan.timeout))
-    hdrs = draw(echo_headers() if plan.headers == "echo" else
-                headers(api_version=api_version, valid=plan.headers == "ok"))
-    # Bodies travel with the documented Content-Type; an empty body may or may not carry it (SDKs differ).
-    if body or draw(st.booleans()):
-        hdrs += (("Content-Type", CONTENT_TYPE),)
-    if plan.auth:
-        hdrs += ((AUTH_DIRECTIVE_HEADER, plan.auth),)
-    method = draw(other_methods()) if plan.method == "other" else plan.method
-    if method != "POST":
-        body = None
-    return Request(pool_id, node_id, method=method, query=query, headers=hdrs, body=body)
+def _requests(plan: _Plan, inventory: Inventory, api_version: str) -> SearchStrategy[Request]:
+    # Every part's strategy is built once here, not on each draw: building strategies inside a draw
+    # made Hypothesis re-validate them every time (about 20 ms an example).
+    targets = _targets(inventory, api_version, plan.target)
+    body_s = _kinds(BODY_KINDS, plan.body)
+    version_s = _version_kinds(api_version, plan.version)
+    timeout_s = _kinds(_timeout_kinds(api_version), plan.timeout)
+    headers_s = echo_headers() if plan.headers == "echo" else headers(api_version=api_version,
+                                                                      valid=plan.headers == "ok")
+    methods_s = other_methods()
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Request:
+        pool_id, node_id = draw(targets)
+        body = draw(body_s)
+        query = draw(version_s) + draw(timeout_s)
+        hdrs = draw(headers_s)
+        # Bodies travel with the documented Content-Type; an empty body may or may not carry it (SDKs differ).
+        if body or draw(st.booleans()):
+            hdrs += (("Content-Type", CONTENT_TYPE),)
+        if plan.auth:
+            hdrs += ((AUTH_DIRECTIVE_HEADER, plan.auth),)
+        method = draw(methods_s) if plan.method == "other" else plan.method
+        if method != "POST":
+            body = None
+        return Request(pool_id, node_id, method=method, query=query, headers=hdrs, body=body)
+
+    return build()
 
 
 def other_methods() -> SearchStrategy[str]:
