@@ -103,7 +103,8 @@ class Session:
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)
         if self.recorder is not None:
-            self.recorder.add(request, response, self.target.base_url)
+            sent = getattr(self.target, "last_sent", None) or request
+            self.recorder.add(sent, response, self.target.base_url)
         return response
 
     def _get_json(self, path: str) -> Any:

@@ -51,6 +51,14 @@ def reproduce_command(settings: Settings, requirement: str) -> str:
         parts += ["--emulator-fault", settings.emulator_fault]
     if settings.account_name:
         parts += ["--auth", settings.auth, "--account-name", settings.account_name]
+    if settings.allow_destructive:
+        parts += ["--allow-destructive", "--max-reimages", str(settings.max_reimages)]
+    if settings.rate:
+        parts += ["--rate", f"{settings.rate:g}"]
+    if settings.request_timeout != Settings.request_timeout:
+        parts += ["--request-timeout", f"{settings.request_timeout:g}"]
+    if not settings.schemathesis:
+        parts.append("--no-schemathesis")
     parts += ["--api-version", settings.api_version, "--profile", settings.profile,
               "--seed", str(settings.seed), "--only", requirement]
     return " ".join(shlex.quote(p) for p in parts)

@@ -32,7 +32,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def pytest_args(args: argparse.Namespace, report_dir: Path) -> list[str]:
     """Translate run flags into the pytest command line that runs the suite."""
-    argv = [str(SUITE_DIR), "-p", "no:cacheprovider", "--rootdir", str(SUITE_DIR),
+    argv = [str(SUITE_DIR), "-p", "no:cacheprovider", "--assert=plain", "--rootdir", str(SUITE_DIR),
             "-c", str(SUITE_DIR / "pytest.ini"),
             f"--html={report_dir / 'report.html'}", "--self-contained-html",
             "-q" if args.quiet else "-v", "-rfEs", "--tb=no", "-W", "ignore::pytest.PytestUnknownMarkWarning"]

@@ -35,6 +35,7 @@ class HttpTarget:
         self._lock = threading.Lock()
         self._last_sent = 0.0
         self.sent = 0
+        self.last_sent: Request | None = None
 
     def _pace(self) -> None:
         if not self.min_interval:
@@ -48,6 +49,7 @@ class HttpTarget:
     def _send_once(self, request: Request) -> Response:
         if self.signer is not None:
             request = self.signer(request, self.base_url)
+        self.last_sent = request  # what went on the wire, signature included (recorded redacted)
         self._pace()
         prepared = requests.Request(request.method, self.base_url + request.path_and_query,
                                     headers=dict(request.headers), data=request.body).prepare()
