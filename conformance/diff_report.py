@@ -55,7 +55,8 @@ def request_json(request: Request) -> dict[str, Any]:
 
 def _side_json(side: Side) -> dict[str, Any]:
     return {"api_version": side.version.id, "request": request_json(side.request),
-            "observed": side.observed.to_json(), "expected": side.expectation.describe()}
+            "observed": side.observed.to_json(), "answered": side.observed.describe(),
+            "expected": side.expectation.describe()}
 
 
 def _change_json(change: VersionChange) -> dict[str, str]:
@@ -196,7 +197,7 @@ def _request_html(side: dict[str, Any]) -> str:
     headers = "\n".join(f"{k}: {v}" for k, v in req["headers"].items())
     body = req["body"] if req["body"] is not None else "(no body)"
     return (f'<td><b>{_e(side["api_version"])}</b><pre>{_e(req["method"])} {_e(req["path"])}\n{_e(headers)}\n\n'
-            f'{_e(body)}</pre><b>answered</b> {_e(side["observed"])}<br><b>spec allows</b> {_e(side["expected"])}</td>')
+            f'{_e(body)}</pre><b>answered</b> {_e(side["answered"])}<br><b>spec allows</b> {_e(side["expected"])}</td>')
 
 
 def render_html(result: DiffResult) -> str:

@@ -103,3 +103,16 @@ def test_diff_contradictory_flags_exit_2(tmp_path: Path, flags: list[str], capsy
 def test_diff_unknown_version_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", "--from", FROM, "--to", "2099-01-01.99.0", "--report-dir", str(tmp_path)]) == 2
     assert "2099-01-01.99.0" in capsys.readouterr().err
+
+
+def test_diff_same_seed_sends_same_cases(tmp_path: Path) -> None:
+    runs = [_diff(tmp_path / str(i), "--seed", "7", *_only("SEM-POOL-CONFIG", "SEM-BAD-OPTION"))[1] for i in (1, 2)]
+    assert runs[0]["cases"] == runs[1]["cases"] > 0
+    assert [k["example"] for k in runs[0]["differences"]] == [k["example"] for k in runs[1]["differences"]]
+
+
+def test_diff_unreachable_target_is_a_harness_error(tmp_path: Path) -> None:
+    code, doc = _diff(tmp_path, "--target", "http://127.0.0.1:9", *_only("SEM-POOL-NOT-FOUND"))
+    assert code == 2
+    assert doc["verdict"] == "error" and doc["harness_errors"]
+    assert _junit(tmp_path)["no unexpected differences"].find("error") is not None
