@@ -197,3 +197,23 @@ def test_sdk_target_run_through_cli_wire_requirements_pass(tmp_path: Path) -> No
     assert code == 0
     assert {rid: r["status"] for rid, r in results.items()} == {"SEM-NODE-NOT-FOUND": "pass",
                                                               "RSP-202-REQUEST-ID": "pass"}
+
+
+@pytest.mark.parametrize(("fault", "expected"), [
+    (None, {"SDK-ERROR-CODE": "pass", "SDK-ACCEPT-RETURNS": "pass", "SEM-BAD-BODY": "skip"}),
+    ("error-message-string", {"SDK-ERROR-CODE": "fail", "SDK-ACCEPT-RETURNS": "pass"}),
+    ("last-modified-iso-202", {"SDK-ERROR-CODE": "pass", "SDK-ACCEPT-RETURNS": "fail"}),
+], ids=["correct", "error-message-string", "last-modified-iso-202"])
+def test_sdk_run_sdk_requirements_verdicts_inexpressible_skipped(tmp_path: Path, fault: str | None,
+                                                                 expected: dict[str, str]) -> None:
+    from conformance.cli import main
+
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(_expendable().to_json()))
+    with EmbeddedEmulator(inventory=_expendable(), fault=fault) as emu:
+        code = main(["run", "--target", "sdk+" + emu.url, "--inventory", str(inventory), "--profile", "quick",
+                     "--allow-destructive", "--max-reimages", "100", "--no-schemathesis",
+                     *(f for rid in expected for f in ("--only", rid)), "--report-dir", str(tmp_path / "r")])
+    results = json.loads((tmp_path / "r" / "results.json").read_text())["requirements"]
+    assert {rid: r["status"] for rid, r in results.items()} == expected
+    assert results.get("SEM-BAD-BODY", {"examples": 0})["examples"] == 0 and code == (0 if fault is None else 1)
