@@ -259,7 +259,11 @@ def run_cases(pair: _Pair, cases: list[Request], result: DiffResult) -> None:
         sides = [at_version(request, d) for d in (pair.plan.v1, pair.plan.v2)]
         try:
             gate.check(sides[0], [o.expect(s) for o, s in zip(pair.oracles, sides, strict=True)])
+            # A node an earlier 202 left busy makes 202-against-409 meaningless; a 202 of this case's
+            # second side does not (it came after both answers were decided).
+            unsettled = pair.unsettled_node(0, sides[0]) or pair.unsettled_node(1, sides[1])
             a = pair.send(0, request)
+            unsettled = unsettled or pair.unsettled_node(1, sides[1])
             b = pair.send(1, request)
         except (Withheld, NotExpressible) as why:
             result.withheld.append(str(why))
@@ -268,8 +272,7 @@ def run_cases(pair: _Pair, cases: list[Request], result: DiffResult) -> None:
         for change in between:
             if touches(change, a.request, pair.inventory, a.version, b.version):
                 result.touched[change_key(change)] = result.touched.get(change_key(change), 0) + 1
-        dirty = pair.unsettled_node(0, sides[0]) or pair.unsettled_node(1, sides[1])
-        verdict = classify(a, b, between, pair.inventory, unsettled=dirty)
+        verdict = classify(a, b, between, pair.inventory, unsettled=unsettled)
         if verdict is not None:
             result.differences.append(CaseDiff(a, b, verdict))
 

@@ -174,8 +174,10 @@ class Side:
 
 
 def _state_blurred(a: Side, b: Side, unsettled: bool) -> bool:
+    # A busy node answers 409 whatever the version: 202 against 409, or two different 409 codes, say nothing.
     statuses = {a.observed.status, b.observed.status}
-    return statuses == {202, 409} and (unsettled or a.expectation.uncertain or b.expectation.uncertain)
+    return 409 in statuses and statuses <= {202, 409} and (
+        unsettled or a.expectation.uncertain or b.expectation.uncertain)
 
 
 def classify(a: Side, b: Side, between: list[VersionChange], inventory: Inventory | None, *,
@@ -195,8 +197,8 @@ def classify(a: Side, b: Side, between: list[VersionChange], inventory: Inventor
                            f"{wrong.version.id} allows {wrong.expectation.describe()}")
         return None
     if _state_blurred(a, b, unsettled):
-        return Verdict("inconclusive", cited, "the node was reimaged earlier in this diff; its state is "
-                       "unknown, so 202 against 409 says nothing about the versions")
+        return Verdict("inconclusive", (), "the node was reimaged earlier in this diff and may still be busy: "
+                       "its 409 says nothing about the versions")
     if not cited:
         named = ", ".join(f"{c.to} {c.aspect}" for c in between) or "none"
         return Verdict("unexpected", (), f"no documented change between {a.version.id} and {b.version.id} "

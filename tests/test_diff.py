@@ -116,3 +116,16 @@ def test_diff_unreachable_target_is_a_harness_error(tmp_path: Path) -> None:
     assert code == 2
     assert doc["verdict"] == "error" and doc["harness_errors"]
     assert _junit(tmp_path)["no unexpected differences"].find("error") is not None
+
+
+def test_diff_remote_destructive_busy_node_is_inconclusive_within_budget(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(default_inventory().to_json()))
+    with EmbeddedEmulator(reimage_seconds=60) as target:  # a reimaged node stays busy for the whole diff
+        code, doc = _diff(tmp_path, "--target", target.url, "--inventory", str(inventory), "--allow-destructive",
+                          "--max-reimages", "8", *_only("SEM-ACCEPT", "SEM-POOL-CONFIG"))
+        reimages = sum(n.reimages for p in target.state.pools.values() for n in p.nodes.values())
+    assert 0 < reimages <= 8 and doc["withheld"] > 0
+    assert code == 0 and doc["counts"]["unexpected"] == 0 and doc["counts"]["inconclusive"] > 0
+    busy = next(k for k in doc["differences"] if k["classification"] == "inconclusive")
+    assert busy["changes"] == [] and "NodeBeingReimaged" in busy["kind"]
