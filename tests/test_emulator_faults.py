@@ -69,6 +69,8 @@ PROBES: dict[str, Probe] = {
     "pool-not-found-generic-code": lambda e, v: _error_json(e, v)["code"] != "PoolNotFound",
     "unknown-pool-accepted": lambda e, v: _err(e, v).status_code == 202,
     "unknown-node-500": lambda e, v: _post(e, v, "/pools/pool-cs/nodes/x/reimage").status_code == 500,
+    "unknown-node-500-newer-versions": lambda e, v: _post(e, v, "/pools/pool-cs/nodes/x/reimage").status_code
+    == 500,
     "pool-id-case-sensitive": lambda e, v: _post(e, v, "/pools/POOL-CS/nodes/idle-1/reimage").status_code == 404,
     "vm-pool-accepted": lambda e, v: _post(e, v, "/pools/pool-vm/nodes/vm-idle-1/reimage").status_code == 202,
     "vm-pool-refused": lambda e, v: _post(e, v, "/pools/pool-vm/nodes/vm-idle-1/reimage").status_code == 409,
@@ -149,3 +151,9 @@ def test_fault_versions_follow_version_data() -> None:
     assert all(not spec.version(v).vm_pool_allowed for v in by_name["vm-pool-accepted"].versions)
     assert all(spec.version(v).vm_pool_allowed for v in by_name["vm-pool-refused"].versions)
     assert by_name["status-200"].versions == tuple(spec.versions())
+
+
+def test_version_scoped_fault_absent_on_other_versions() -> None:
+    with EmbeddedEmulator(fault="unknown-node-500-newer-versions") as emu:
+        assert _post(emu, "2023-11-01.18.0", "/pools/pool-cs/nodes/x/reimage").status_code == 404
+        assert _post(emu, "2024-07-01.20.0", "/pools/pool-cs/nodes/x/reimage").status_code == 500

@@ -77,6 +77,10 @@ class ReimageApp:
         self.flags = fault.flags if fault else frozenset()
         self.auth = auth
         self.accepted = 0
+        # A fault shows only on the api-versions its rule names: other versions get a fault-free twin
+        # sharing the same state.
+        self._clean = (ReimageApp(state, api_versions=api_versions, auth=auth)
+                       if fault is not None and fault.when is not None else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,6 +109,10 @@ class ReimageApp:
 
     def handle(self, req: Incoming) -> Reply:
         """Answer one request; the fault (if any) alters the reply last."""
+        if self._clean is not None and self.fault is not None and self.fault.when is not None:
+            asked = next((v for k, v in req.query if k == "api-version"), None)
+            if asked in self.versions and not self.fault.when(self.versions[asked]):
+                return self._clean.handle(req)
         crid = req.headers.get("client-request-id")
         ctx = Context(req.base_url, "", crid)
         reply = self._dispatch(req, ctx)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from conformance.inventory import Inventory
@@ -52,12 +53,14 @@ class NodeState:
     reimage_until: float | None = None
     reimages: int = 0
     last_option: str | None = None
+    transitioned_at: float = 0.0  # clock time the node entered its current state (stateTransitionTime)
 
     def current(self, now: float) -> str:
         """The node's state now: `reimaging` until the window ends, then idle."""
         if self.reimage_until is not None:
             if now < self.reimage_until:
                 return "reimaging"
+            self.transitioned_at = self.reimage_until
             self.reimage_until = None
             self.state = "idle"
         return self.state
@@ -95,7 +98,8 @@ class EmulatorState:
         now = clock()
         self.pools: dict[str, PoolState] = {}
         for p in inventory.pools:
-            nodes = {n.id: NodeState(n.id, n.state, _tasks(n.tasks, now)) for n in p.nodes}
+            nodes = {n.id: NodeState(n.id, n.state, _tasks(n.tasks, now), transitioned_at=now - 3600.0)
+                     for n in p.nodes}
             self.pools[p.id.lower()] = PoolState(p.id, p.configuration, nodes)
 
     def pool(self, pool_id: str, *, case_sensitive: bool = False) -> PoolState | None:
@@ -120,6 +124,7 @@ class EmulatorState:
         node.last_option = option
         wait = _act_on_tasks(pool, node, option, now) if effect else 0.0
         node.reimage_until = now + wait + self.reimage_seconds
+        node.transitioned_at = now
         node.state = "idle"  # the resting state once the window ends
 
 
@@ -168,4 +173,14 @@ def node_view(pool: PoolState, node: NodeState, now: float, known_states: tuple[
             "state": state if state in known_states else "unknown",
             "schedulingState": "disabled" if state == "reimaging" else "enabled",
             "recentTasks": tasks, "runningTasksCount": sum(1 for t in tasks if t["taskState"] == "running"),
+            "stateTransitionTime": _wall_clock(node.transitioned_at),
             "reimageCount": node.reimages, "lastReimageOption": node.last_option}
+
+
+_WALL_OFFSET = time.time() - time.monotonic()  # fixed once, so a moment always prints the same
+
+
+def _wall_clock(moment: float) -> str:
+    """A clock-time moment as the ISO 8601 UTC timestamp the service writes (7 fraction digits)."""
+    stamp = datetime.fromtimestamp(_WALL_OFFSET + moment, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
