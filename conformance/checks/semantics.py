@@ -186,6 +186,28 @@ def state_after(ex: Exchange) -> None:
         raise fail("SEM-STATE-AFTER", ex, f"the node reads {after!r} after the 202",
                    expected=f"one of {', '.join(sorted(allowed))}",
                    why="an accepted reimage puts the node in reimaging, and it comes back idle")
+    _changed_since(ex, after)
+
+
+def _transition(raw: Any) -> str | None:
+    value = raw.get("stateTransitionTime") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _changed_since(ex: Exchange, after: str) -> None:
+    """An idle node reading idle again must show a newer stateTransitionTime: it went through reimaging."""
+    before = ex.context.get("node_before")
+    if _state(before) != "idle" or after != "idle":
+        return
+    watched = (ex.context.get("node_watch") or {}).get("states") or ()
+    if "reimaging" in watched:
+        return  # the live-safety watch saw the node reimaging
+    t_before, t_after = _transition(before), _transition(ex.context.get("node_after"))
+    if t_before is not None and t_before == t_after:
+        raise fail("SEM-STATE-AFTER", ex,
+                   f"the node reads idle with the same stateTransitionTime ({t_after}) as before the 202",
+                   expected="the node to enter reimaging (a new stateTransitionTime), then come back idle",
+                   why="an accepted reimage changes the node's state; ComputeNode.stateTransitionTime records it")
 
 
 def _tasks(raw: Any) -> dict[str, str]:
@@ -205,7 +227,14 @@ def option_effect(ex: Exchange) -> None:
     if not running:
         raise not_applicable("no running task was observed before and after")
     option = _option(ex)
-    # Only contradictions are failures: timing can leave a task running a little longer.
+    node_after = _state(ex.context.get("node_after"))
+    still = [t for t in running if after[t] == "running"]
+    if option in ("requeue", "terminate") and node_after in ("reimaging", "idle") and still:
+        raise fail("SEM-OPTION-EFFECT", ex,
+                   f"with {option}, the node reads {node_after} while tasks {still} still run",
+                   expected="running tasks terminated before the node is reimaged",
+                   why="requeue and terminate: 'Reimage the Compute Node as soon as Tasks have been terminated'")
+    # Otherwise only contradictions are failures: timing can leave a task running a little longer.
     forbidden = {"requeue": DONE, "terminate": QUEUED}.get(option, QUEUED)
     wrong = {t: after[t] for t in running if after[t] in forbidden}
     if wrong:
