@@ -30,6 +30,7 @@ from conformance.results import RequirementResult, RunResult
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target
 
+PASSIVE_CATEGORIES = frozenset({"response", "error"})
 PROFILE_EXAMPLES = {"quick": 12, "standard": 60, "thorough": 400}
 for _name, _n in PROFILE_EXAMPLES.items():
     hsettings.register_profile(
@@ -67,6 +68,28 @@ class Session:
     def __post_init__(self) -> None:
         self.oracle = Oracle(self.inventory, self.settings.api_version,
                              served_versions=self.served_versions, auth_enforced=self.auth_enforced)
+        # Requirements any single exchange can decide are judged on every exchange the run sends, so a
+        # fault met while testing another requirement is never missed (it is reported unshrunk).
+        self.passive = tuple(rid for rid, r in self.run.requirements.items()
+                             if r.requirement.category in PASSIVE_CATEGORIES and rid in checks.CHECKS
+                             and checks.CHECKS.get(rid).offline)
+
+    def judge_passively(self, own: str, exchange: Exchange) -> None:
+        """Evaluate the single-exchange requirements on an exchange made for another requirement."""
+        for rid in self.passive:
+            if rid == own:
+                continue
+            result = self.run.requirements[rid]
+            try:
+                decided = checks.evaluate(rid, exchange)
+            except RequirementFailure as failure:
+                result.failures += 1
+                if result.first_failure is None:
+                    result.status = "fail"
+                    result.first_failure = describe_failure(exchange, failure, self.settings, also=(own,))
+                continue
+            if decided:
+                result.examples += 1
 
     # --- sending -----------------------------------------------------------------------------
     def _gate(self, request: Request, expectation: Expectation) -> None:
@@ -177,6 +200,7 @@ class Session:
             except (Withheld, NotExpressible) as why:
                 withheld.append(str(why))
                 reject()
+            self.judge_passively(requirement_id, exchange)
             try:
                 decided = checks.evaluate(requirement_id, exchange)
             except RequirementFailure as failure:
@@ -200,9 +224,11 @@ class Session:
         except Unsatisfiable:
             pass
         if last.exchange is not None and last.failure is not None:
-            result.status = "fail"
+            result.status = "fail"  # the property's own, shrunk, example replaces any earlier observation
             result.first_failure = describe_failure(last.exchange, last.failure, self.settings,
                                                     flaky=flaky)
+        elif result.status == "fail" and result.first_failure:
+            return  # seen on another requirement's exchange (or by another layer): never downgraded
         elif result.examples:
             result.status = "pass"
         else:

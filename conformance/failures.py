@@ -40,7 +40,7 @@ def curl_command(request: Request, base_url: str) -> str:
     return prefix + " ".join(parts)
 
 
-def reproduce_command(settings: Settings, requirement: str) -> str:
+def reproduce_command(settings: Settings, requirement: str, also: tuple[str, ...] = ()) -> str:
     """The batch-conformance command that replays this requirement's examples exactly."""
     parts = ["batch-conformance", "run"]
     if settings.target:
@@ -60,12 +60,14 @@ def reproduce_command(settings: Settings, requirement: str) -> str:
     if not settings.schemathesis:
         parts.append("--no-schemathesis")
     parts += ["--api-version", settings.api_version, "--profile", settings.profile,
-              "--seed", str(settings.seed), "--only", requirement]
+              "--seed", str(settings.seed)]
+    for rid in (*also, requirement):
+        parts += ["--only", rid]
     return " ".join(shlex.quote(p) for p in parts)
 
 
 def describe_failure(exchange: Exchange, failure: RequirementFailure, settings: Settings, *,
-                     flaky: bool = False) -> dict[str, Any]:
+                     flaky: bool = False, also: tuple[str, ...] = ()) -> dict[str, Any]:
     """The first_failure entry of results.json and the report: everything needed to see and replay."""
     req, resp = exchange.request, exchange.response
     base = exchange.base_url
@@ -84,5 +86,7 @@ def describe_failure(exchange: Exchange, failure: RequirementFailure, settings: 
         "response": {"status": resp.status, "headers": dict(redact_headers(resp.headers)),
                      "body": _body_text(resp.body)},
         "curl": curl,
-        "reproduce": reproduce_command(settings, failure.requirement),
+        "reproduce": reproduce_command(settings, failure.requirement, also),
+        # set when the example was generated for another requirement's property (reported as found, unshrunk)
+        "observed_during": also[0] if also else None,
     }

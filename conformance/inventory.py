@@ -127,7 +127,8 @@ def default_inventory() -> Inventory:
     other state, and a virtual-machine pool."""
     cs_nodes = [Node(f"idle-{i}", "idle", True) for i in range(1, 5)]
     cs_nodes += [Node(f"running-{i}", "running", True,
-                      ({"id": f"task-{i}", "state": "running"},)) for i in range(1, 3)]
+                      ({"id": f"task-{i}a", "state": "running"}, {"id": f"task-{i}b", "state": "running"}))
+                 for i in range(1, 7)]
     cs_nodes += [Node(f"node-{s}", s) for s in ALL_STATES if s not in ("idle", "running")]
     vm_nodes = [Node("vm-idle-1", "idle", True), Node("vm-idle-2", "idle", True),
                 Node("vm-running-1", "running", True)]

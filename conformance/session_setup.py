@@ -47,24 +47,34 @@ def discover_inventory(target: Target, api_version: str) -> Inventory:
 
 
 def _signer(settings: Settings) -> Any:
-    if settings.auth == "none":
-        return None
+    # always a signer: with --auth none it still strips the suite's auth directive header from the wire
     from conformance.auth import make_signer
 
     return make_signer(settings)
+
+
+def _emulator_auth(settings: Settings) -> Any:
+    """The embedded emulator enforces the same authentication the run signs with."""
+    if settings.auth == "none":
+        return None
+    from conformance.emulator.auth import AuthConfig
+
+    token = os.environ.get(TOKEN_ENV)
+    return AuthConfig(account_name=settings.account_name or "", account_key=os.environ.get(KEY_ENV),
+                      bearer_tokens=frozenset({token} if token else ()))
 
 
 @contextlib.contextmanager
 def _embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
     from conformance.emulator import EmbeddedEmulator
 
+    if settings.auth == "entra":
+        raise UsageError("--auth entra needs a real target (--target URL): the embedded emulator cannot "
+                         "verify Microsoft Entra tokens")
     emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()),
-                                fault=settings.emulator_fault)
-    try:
-        emulator.start()
-    except KeyError as err:
-        raise UsageError(str(err).strip('"')) from None
-    target = HttpTarget(emulator.url, timeout=settings.request_timeout)
+                                fault=settings.emulator_fault, auth=_emulator_auth(settings))
+    emulator.start()
+    target = HttpTarget(emulator.url, timeout=settings.request_timeout, signer=_signer(settings))
     try:
         yield target
     finally:
@@ -105,7 +115,9 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
                 inventory = default_inventory() if settings.embedded else discover_inventory(
                     target, settings.api_version)
             served = frozenset(versions()) if settings.embedded else None
-            auth = False if settings.embedded else (settings.auth != "none" or None)
+            # the embedded emulator enforces auth exactly when the run signs; a remote target is known to
+            # enforce it when the user says how to sign, and is otherwise unknown
+            auth = (settings.auth != "none") if settings.embedded else (settings.auth != "none" or None)
             yield Session(settings, target, inventory, run, served_versions=served,
                           auth_enforced=auth, recorder=recorder)
     finally:

@@ -280,7 +280,11 @@ def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> 
     }
 
     def pick(v: list[tuple[str, str]]) -> Callable[[], SearchStrategy[tuple[str, str]]]:
-        return lambda: st.sampled_from(v) if v else fallback
+        # one branch per pool, so every pool (and configuration) is drawn early, not only the first listed
+        per_pool: dict[str, list[tuple[str, str]]] = {}
+        for pair in v:
+            per_pool.setdefault(pair[0].lower(), []).append(pair)
+        return lambda: st.one_of(*(st.sampled_from(p) for p in per_pool.values())) if v else fallback
     table = {k: pick(v) for k, v in lists.items()}
     table["pool-unknown"] = lambda: st.tuples(unknown_pool_ids(inventory=inventory), st.sampled_from(any_node))
     table["pool-malformed"] = lambda: st.tuples(malformed_ids(), st.sampled_from(any_node))
