@@ -14,10 +14,10 @@ from conformance.spec import catalogue
 OBSERVATIONS_FIRST = ("SEM-OPTION-EFFECT", "SEM-STATE-AFTER")
 
 
-def _run_order(rid: str) -> int:
+def _run_order(rid: str) -> tuple[int, int]:
     if rid in OBSERVATIONS_FIRST:
-        return 0
-    return 2 if catalogue()[rid].category in ("response", "error") else 1
+        return 0, OBSERVATIONS_FIRST.index(rid)
+    return (2 if catalogue()[rid].category in ("response", "error") else 1), 0
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
