@@ -65,6 +65,14 @@ def test_diff_documented_change_missing_at_new_version_reports_unexpected(tmp_pa
     assert kind["classification"] == "unexpected" and "not observed" in kind["reason"]
 
 
+def test_diff_emulator_changing_undocumented_behaviour_at_new_version_reports_unexpected(tmp_path: Path) -> None:
+    code, doc = _diff(tmp_path, "--emulator-fault", "unknown-node-500-newer-versions", *_only("SEM-NODE-NOT-FOUND"))
+    assert code == 1
+    assert doc["counts"]["unexpected"] > 0 and doc["counts"]["expected"] == 0
+    kind = next(k for k in doc["differences"] if k["classification"] == "unexpected")
+    assert kind["changes"] == [] and kind["example"]["to"]["observed"]["status"] == 500
+
+
 def test_diff_undocumented_change_between_two_targets_reports_unexpected(tmp_path: Path) -> None:
     with EmbeddedEmulator() as old, EmbeddedEmulator(fault="unknown-node-500") as new:
         code, doc = _diff(tmp_path, "--target-from", old.url, "--target-to", new.url, *_only("SEM-NODE-NOT-FOUND"))
