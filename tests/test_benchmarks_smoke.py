@@ -1,0 +1,31 @@
+"""The benchmark script runs end to end (tiny sizes) and writes the figures a reader of its JSON relies on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_smoke_run_writes_every_figure_and_machine_fact(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--output", str(output)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(output.read_text())
+    assert result["smoke"] is True
+    assert {"nproc", "cpu_model", "python", "packages"} <= set(result["machine"])
+    figures = result["figures"]
+    for key in ("suite.quick", "schemathesis.python_api", "schemathesis.cli", "limit.generate_only",
+                "limit.send.http_client", "limit.send.requests", "limit.generate_send_validate",
+                "emulator.embedded.1_threads", "emulator.embedded.2_threads", "emulator.process.1_threads",
+                "emulator.process.2_threads"):
+        assert figures[key]["median"] > 0 and figures[key]["count"] > 0, key
+    assert figures["cli.run"]["unit"] == "s" and figures["cli.run"]["median"] > 0
+    assert set(result["ratios"]) >= {"ours_over_schemathesis_api", "ours_over_generate_send_validate",
+                                     "ours_over_send_http_client", "ours_over_generate_only"}
+    assert result["faults"] and all(row["caught"] and row["first_failure"] for row in result["faults"])
+    assert "suite.quick" in done.stdout and "ours_over_schemathesis_api" in done.stdout
