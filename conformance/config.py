@@ -35,6 +35,7 @@ class Settings:
     max_reimages: int = 1
     rate: float | None = None
     request_timeout: float = 30.0
+    watch_seconds: float = 900.0  # how long the live-safety watch follows a reimaged node
     record: str | None = None
     account_name: str | None = None
     auth: str = "none"  # none | sharedkey | entra | bearer

@@ -17,26 +17,31 @@ from conformance.results import RunResult
 RUN_KEY = pytest.StashKey[RunResult]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
 OPTIONS = (  # (flag, dest, kwargs)
-    ("--target", "bc_target", {"help": "base URL of the target (default: the embedded emulator); "
+    ("--target", "bc_target", {"metavar": "URL", "help": "base URL of the target (default: the embedded emulator); "
                                        "sdk+URL drives the azure-batch SDK"}),
-    ("--inventory", "bc_inventory", {"help": "inventory JSON file of the target's pools and nodes"}),
-    ("--api-version", "bc_api_version", {"help": "api-version to certify"}),
-    ("--profile", "bc_profile", {"help": "quick | standard | thorough"}),
-    ("--seed", "bc_seed", {"type": int, "help": "seed that replays a run exactly"}),
-    ("--report-dir", "bc_report_dir", {"help": "where results.json, junit.xml, report.html go"}),
-    ("--emulator-fault", "bc_emulator_fault", {"help": "start the embedded emulator with this fault"}),
-    ("--only", "bc_only", {"action": "append", "help": "run only this requirement ID (repeatable)"}),
+    ("--inventory", "bc_inventory", {"metavar": "FILE", "help": "inventory JSON file of the target's pools and nodes"}),
+    ("--api-version", "bc_api_version", {"metavar": "VERSION", "help": "api-version to certify"}),
+    ("--profile", "bc_profile", {"metavar": "PROFILE", "help": "quick | standard | thorough"}),
+    ("--seed", "bc_seed", {"metavar": "N", "type": int, "help": "seed that replays a run exactly"}),
+    ("--report-dir", "bc_report_dir", {"metavar": "DIR", "help": "where results.json, junit.xml, report.html go"}),
+    ("--emulator-fault", "bc_emulator_fault", {"metavar": "FAULT",
+                                                "help": "start the embedded emulator with this fault"}),
+    ("--only", "bc_only", {"metavar": "REQUIREMENT", "action": "append",
+                            "help": "run only this requirement ID (repeatable)"}),
     ("--allow-destructive", "bc_allow_destructive", {"action": "store_const", "const": True,
                                                      "help": "allow requests that really reimage"}),
-    ("--max-reimages", "bc_max_reimages", {"type": int, "help": "at most N accepted reimages (default 1)"}),
-    ("--rate", "bc_rate", {"type": float, "help": "at most N requests per second"}),
-    ("--request-timeout", "bc_request_timeout", {"type": float, "help": "seconds per request"}),
-    ("--record", "bc_record", {"help": "write the traffic sent as HAR to this file"}),
-    ("--account-name", "bc_account_name", {"help": "Batch account name for Shared Key"}),
-    ("--auth", "bc_auth", {"help": "none | sharedkey | entra | bearer"}),
+    ("--max-reimages", "bc_max_reimages", {"metavar": "N", "type": int,
+                                            "help": "at most N accepted reimages (default 1)"}),
+    ("--rate", "bc_rate", {"metavar": "PER_SECOND", "type": float, "help": "at most N requests per second"}),
+    ("--request-timeout", "bc_request_timeout", {"metavar": "SECONDS", "type": float, "help": "seconds per request"}),
+    ("--watch-seconds", "bc_watch_seconds", {"metavar": "SECONDS", "type": float,
+                                              "help": "after a live reimage, watch the node this long (default 900)"}),
+    ("--record", "bc_record", {"metavar": "HAR_FILE", "help": "write the traffic sent as HAR to this file"}),
+    ("--account-name", "bc_account_name", {"metavar": "NAME", "help": "Batch account name for Shared Key"}),
+    ("--auth", "bc_auth", {"metavar": "SCHEME", "help": "none | sharedkey | entra | bearer"}),
     ("--no-schemathesis", "bc_no_schemathesis", {"action": "store_const", "const": True,
                                                  "help": "switch the spec-driven layer off"}),
-    ("--bc-config", "bc_config", {"help": "TOML config file ([batch-conformance] table)"}),
+    ("--bc-config", "bc_config", {"metavar": "TOML_FILE", "help": "TOML config file ([batch-conformance] table)"}),
 )
 
 
@@ -58,6 +63,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         "emulator_fault": opt.bc_emulator_fault, "only": opt.bc_only,
         "allow_destructive": opt.bc_allow_destructive, "max_reimages": opt.bc_max_reimages,
         "rate": opt.bc_rate, "request_timeout": opt.bc_request_timeout, "record": opt.bc_record,
+        "watch_seconds": opt.bc_watch_seconds,
         "account_name": opt.bc_account_name, "auth": opt.bc_auth,
         "schemathesis": False if opt.bc_no_schemathesis else None,
     }

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 ACCEPTING_STATES = ("idle", "running")
 SETTLED_STATE = "idle"
-WATCH_SECONDS = 900.0  # a cloud-service node reimage takes minutes; give up watching after this
 POLL_SECONDS = 15.0
 
 
@@ -84,7 +83,7 @@ def after_destructive(session: Session, request: Request, response: Response,
     """After an accepted destructive request, poll Get Node until idle or the watch time; context to keep."""
     if response.status != 202 or not is_destructive(session, request, expectation):
         return {}
-    limit = float(getattr(session.settings, "watch_seconds", WATCH_SECONDS))
+    limit = session.settings.watch_seconds
     started = time.monotonic()
     states: list[str] = []
     while True:

@@ -159,8 +159,9 @@ def test_run_allow_destructive_at_most_n_only_expendable(tmp_path: Path,
             assert (pool.lower(), node) in EXPENDABLE
 
 
-def _session(url: str, inventory: Inventory) -> Session:
-    settings = Settings(target=url, api_version=V18, allow_destructive=True, max_reimages=5)
+def _session(url: str, inventory: Inventory, *, watch_seconds: float = 900.0) -> Session:
+    settings = Settings(target=url, api_version=V18, allow_destructive=True, max_reimages=5,
+                        watch_seconds=watch_seconds)
     return Session(settings, HttpTarget(url), inventory, new_run(settings, url, "test"))
 
 
@@ -195,10 +196,9 @@ def test_after_destructive_polls_until_idle_again() -> None:
     assert watch["states"][-1] == "idle" and 0.2 <= watch["waited"] < 5
 
 
-def test_after_destructive_time_limit_stops_watching(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(safety, "WATCH_SECONDS", 0.3)
+def test_after_destructive_time_limit_stops_watching() -> None:
     with EmbeddedEmulator(inventory=_inventory(EXPENDABLE), reimage_seconds=60) as emu:
-        session = _session(emu.url, _inventory(EXPENDABLE))
+        session = _session(emu.url, _inventory(EXPENDABLE), watch_seconds=0.3)
         request = Request("pool-cs", "idle-1", query=Q)
         watch = safety.after_destructive(session, request, session.target.send(request), poll=0.05)["node_watch"]
     assert not watch["settled"] and set(watch["states"]) == {"reimaging"} and watch["waited"] < 2
