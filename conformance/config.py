@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.models import UsageError
-from conformance.spec import default_version, versions
+from conformance.spec import catalogue, default_version, versions
 
 PROFILES = ("quick", "standard", "thorough")
 ENV_PREFIX = "BATCH_CONFORMANCE_"
@@ -123,8 +123,20 @@ def validate(settings: Settings) -> Settings:
         raise UsageError("--max-reimages must be 0 or more")
     if settings.rate is not None and settings.rate <= 0:
         raise UsageError("--rate must be a positive number of requests per second")
+    if settings.target is not None and not settings.target.removeprefix("sdk+").startswith(("http://", "https://")):
+        raise UsageError(f"--target {settings.target!r}: give an http(s):// URL, or sdk+https://... for the SDK target")
+    unknown = [rid for rid in settings.only if rid not in catalogue()]
+    if unknown:
+        raise UsageError(f"--only {', '.join(unknown)}: not a requirement ID of the catalogue "
+                         "(see README or spec/requirements.json)")
     if settings.emulator_fault and not settings.embedded:
         raise UsageError("--emulator-fault applies only to the embedded emulator (drop --target)")
+    if settings.emulator_fault:
+        from conformance.emulator.faults import FAULTS
+
+        if settings.emulator_fault not in FAULTS:
+            raise UsageError(f"--emulator-fault {settings.emulator_fault!r} is not a fault of the emulator "
+                             "(batch-conformance emulator --list-faults)")
     if settings.auth not in ("none", "sharedkey", "entra", "bearer"):
         raise UsageError(f"--auth {settings.auth!r}: choose none, sharedkey, entra or bearer")
     if settings.auth == "sharedkey" and not settings.account_name:

@@ -64,6 +64,8 @@ class HttpTarget:
         except requests.Timeout:
             raise HarnessError(f"{self.base_url} did not answer within {self.timeout:g} s") from None
         except requests.ConnectionError as err:
+            if any(m in str(err) for m in ("BadStatusLine", "RemoteDisconnected", "LineTooLong", "InvalidChunk")):
+                raise HarnessError(f"{self.base_url} answered something that is not HTTP: {_reason(err)}") from None
             raise HarnessError(f"cannot reach {self.base_url}: {_reason(err)}") from None
         except requests.RequestException as err:
             raise HarnessError(f"{self.base_url} answered something that is not HTTP: {_reason(err)}") from None

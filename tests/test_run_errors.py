@@ -1,0 +1,97 @@
+"""Bad input and broken targets end in a clear message and exit 2, never a traceback; reports are kept."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+
+
+def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["run", "-q", "--profile", "quick", "--report-dir", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--profile", "fastest"], "--profile"),
+    (["--api-version", "1999-01-01"], "--api-version"),
+    (["--only", "NOT-A-REQUIREMENT"], "--only NOT-A-REQUIREMENT"),
+    (["--target", "ftp://example"], "--target"),
+    (["--inventory", "/no/such/inventory.json"], "cannot read inventory"),
+    (["--emulator-fault", "no-such-fault"], "no-such-fault"),
+])
+def test_run_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             args: list[str], fragment: str) -> None:
+    code, err = _run(tmp_path, capsys, *args)
+    assert code == 2 and fragment in err and err.startswith("batch-conformance: error:")
+
+
+def test_run_malformed_inventory_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = tmp_path / "inv.json"
+    inventory.write_text(json.dumps({"pools": [{"id": "p", "configuration": "cloudServiceConfiguration",
+                                                "nodes": [{"id": "n", "state": "napping"}]}]}))
+    code, err = _run(tmp_path, capsys, "--inventory", str(inventory))
+    assert code == 2 and "pools[0].nodes[0].state" in err
+
+
+def test_run_unknown_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--definitely-not-a-flag"])
+    assert exc.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_run_unreachable_target_exits_2_and_still_writes_reports(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "-q", "--target", f"http://127.0.0.1:{_closed_port()}", "--report-dir", str(tmp_path)])
+    assert code == 2
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["verdict"] == "error" and results["harness_errors"]
+    assert {r["status"] for r in results["requirements"].values()} == {"error"}
+    assert (tmp_path / "junit.xml").is_file() and (tmp_path / "report.html").is_file()
+    assert "cannot reach" in capsys.readouterr().out
+
+
+@pytest.fixture
+def garbage_server() -> Iterator[str]:
+    """A TCP server that answers every connection with bytes that are not HTTP."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"garbage garbage\r\n\r\n{not http")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    server.close()
+
+
+def test_run_target_answering_garbage_is_a_harness_error(tmp_path: Path, garbage_server: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "-q", "--target", garbage_server, "--report-dir", str(tmp_path)])
+    assert code == 2
+    assert "not HTTP" in capsys.readouterr().out
+    assert json.loads((tmp_path / "results.json").read_text())["verdict"] == "error"
