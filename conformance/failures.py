@@ -74,6 +74,8 @@ def describe_failure(exchange: Exchange, failure: RequirementFailure, settings: 
     curl = curl_command(req, base)
     if settings.embedded:
         fault = f" --fault {shlex.quote(settings.emulator_fault)}" if settings.emulator_fault else ""
+        if settings.inventory:
+            fault += f" --inventory {shlex.quote(settings.inventory)}"
         curl = (f"# start the emulator first: batch-conformance emulator --port {EMULATOR_PORT}{fault}\n"
                 + curl_command(req, f"http://127.0.0.1:{EMULATOR_PORT}"))
     return {

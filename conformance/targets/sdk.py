@@ -230,6 +230,7 @@ class SdkTarget(HttpTarget):
     def _send_once(self, request: Request) -> Response:
         if request.method.upper() == "GET" and request.path is not None and "/reimage" not in request.path:
             return super()._send_once(request)
+        self.last_sent = None  # the SDK builds the wire request itself: the recorder keeps the generated one
         directive = auth_directive(request)
         if directive is not None:
             request = strip_auth_directive(request)
