@@ -119,6 +119,34 @@ def machine() -> dict[str, Any]:
             "git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "conformance"))}
 
 
+def _busy_seconds() -> float:
+    """CPU seconds every process on the machine has used since boot (from /proc/stat)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class ForeignLoad:
+    """How much of the machine other processes used while we measured (a busy machine skews every figure)."""
+
+    def __init__(self) -> None:
+        self.started, self.busy, self.own = time.perf_counter(), _busy_seconds(), _own_seconds()
+
+    def share(self) -> float:
+        """Other processes' CPU time as a share of all CPUs over the run (0 = a quiet machine)."""
+        wall = time.perf_counter() - self.started
+        foreign = (_busy_seconds() - self.busy) - (_own_seconds() - self.own)
+        return max(foreign, 0.0) / (wall * (os.cpu_count() or 1)) if wall > 0 else 0.0
+
+
 # --- the measurements ----------------------------------------------------------------------------------
 def measure_suite(sizes: Sizes, n: int, log: Callable[[str], None]) -> dict[str, Any]:
     """(a) our suite's requests/s per profile, in-process `batch-conformance run`, counted at the target."""
@@ -135,7 +163,14 @@ def measure_suite(sizes: Sizes, n: int, log: Callable[[str], None]) -> dict[str,
                                         note="in-process batch-conformance run (pytest, spec-driven layer, reports)")
         out[f"suite.{profile}.seconds"] = figure([r.timed.seconds for r in runs], "s", count=runs[0].timed.count)
         log(f"suite --profile {profile}: {out[f'suite.{profile}']['median']:.0f} requests/s")
+    profile = reference_profile(sizes)
+    out["breakdown"] = suite_runs.breakdown(["--profile", profile, *sizes.suite_args]) | {"profile": profile}
     return out
+
+
+def reference_profile(sizes: Sizes) -> str:
+    """The profile the ratios and the breakdown are about: standard, or the only one measured."""
+    return "standard" if "standard" in sizes.profiles else sizes.profiles[0]
 
 
 def measure_limits(sizes: Sizes, n: int, log: Callable[[str], None]) -> dict[str, Any]:
@@ -232,6 +267,13 @@ def table(figures: dict[str, Any], ratio: dict[str, Any], fault_rows: list[Any])
             continue
         lines.append(f"{key:<34} {f['unit']:<11} {f['median']:>9.1f} {f['min']:>9.1f} {f['max']:>9.1f} "
                      f"{100 * f['spread']:>6.0f}% {len(f['samples']):>3} {f.get('count', ''):>7}")
+    parts = figures.get("breakdown")
+    if parts:
+        total = parts["seconds"]["total"]
+        lines += ["", f"where --profile {parts['profile']} spends its {total:.1f} s ({parts['requests']} requests, "
+                      f"{parts['check_calls']} check calls; one run, timing wrappers):"]
+        lines += [f"  {k:<56} {v:>6.2f} s {100 * v / total:>5.1f} %" for k, v in parts["seconds"].items()
+                  if k != "total"]
     lines.append("")
     lines += [f"{k:<34} {v:>9.2f}" for k, v in ratio.items() if isinstance(v, float)]
     if fault_rows:
@@ -262,13 +304,16 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
     facts = machine()
+    foreign = ForeignLoad()
     log(f"{facts['cpu_model']}, {facts['nproc']} CPUs, Python {facts['python']}")
     figures = measure_suite(sizes, n, log)
     figures |= measure_limits(sizes, n, log)
     cli_figures, fault_rows = measure_cli_and_faults(sizes, n, log)
     figures |= cli_figures
-    profile = "standard" if "standard" in sizes.profiles else sizes.profiles[0]
-    ratio = ratios(figures, profile)
+    ratio = ratios(figures, reference_profile(sizes))
+    facts["loadavg_at_end"] = list(os.getloadavg())
+    facts["foreign_cpu_share"] = foreign.share()
+    log(f"other processes used {100 * facts['foreign_cpu_share']:.0f} % of the machine's CPU during the run")
     result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "smoke": args.smoke, "repeat": n,
               "duration_s": time.perf_counter() - started, "machine": facts, "sizes": sizes.__dict__,
               "figures": figures, "ratios": ratio, "targets": targets(figures, ratio), "faults": fault_rows}

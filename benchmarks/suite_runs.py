@@ -163,3 +163,77 @@ def fault_run(fault: FaultSpec, profile: str) -> dict[str, Any]:
             "first_failure_s": first[0] if first else None, "first_failure_requirement": first[1] if first else None,
             "requests_to_first_failure": first[2] if first else None,
             "run_s": run.timed.seconds, "requests": run.timed.count, "exit_code": run.exit_code}
+
+
+@dataclass
+class Breakdown:
+    """Wall seconds inside the suite's parts during one run, by timing wrappers (never edits) around them."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    _phase: list[str] = field(default_factory=lambda: ["other"])
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def _timed(self, owner: Any, name: str, label: str, *, phase: bool = False) -> None:
+        original = getattr(owner, name)
+        probe = self
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            key = label if phase else f"{probe._phase[-1]}:{label}"
+            if phase:
+                probe._phase.append(label)
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                probe.seconds[key] = probe.seconds.get(key, 0.0) + time.perf_counter() - started
+                probe.calls[key] = probe.calls.get(key, 0) + 1
+                if phase:
+                    probe._phase.pop()
+        setattr(owner, name, wrapped)
+        self._undo.append(lambda: setattr(owner, name, original))
+
+    def __enter__(self) -> Breakdown:
+        from conformance import engine, oracle
+        from conformance.emulator.app import ReimageApp
+
+        self._timed(engine.Session, "check_requirement", "engine", phase=True)
+        self._timed(spec_driven, "run_layer", "layer", phase=True)
+        self._timed(HttpTarget, "send", "send")
+        self._timed(oracle.Oracle, "expect", "oracle")
+        self._timed(oracle.Oracle, "observe", "oracle")
+        self._timed(checks, "evaluate", "checks")
+        self._timed(ReimageApp, "handle", "emulator app")  # runs in the emulator's thread, inside `send`
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for undo in reversed(self._undo):
+            undo()
+
+
+def breakdown(args: list[str]) -> dict[str, Any]:
+    """Where one in-process run's wall time goes: generation and Hypothesis, HTTP, oracle, checks, the rest."""
+    with Breakdown() as parts:
+        run = run_in_process(args)
+    s = parts.seconds
+    total = run.timed.seconds
+
+    def part(phase: str, label: str) -> float:
+        return s.get(f"{phase}:{label}", 0.0)
+    engine_s, layer_s = s.get("engine", 0.0), s.get("layer", 0.0)
+    out = {
+        "total": total,
+        "engine: Hypothesis generation and engine": engine_s - sum(part("engine", k) for k in
+                                                                   ("send", "oracle", "checks")),
+        "engine: HTTP round trips (client + emulator)": part("engine", "send"),
+        "engine: oracle": part("engine", "oracle"),
+        "engine: checks": part("engine", "checks"),
+        "spec-driven layer: Schemathesis generation and checks": layer_s - part("layer", "send")
+        - part("layer", "oracle") - part("layer", "checks"),
+        "spec-driven layer: HTTP round trips": part("layer", "send"),
+        "pytest, start-up, emulator start/stop, reports": total - engine_s - layer_s,
+        "of HTTP: emulator app logic (handle)": sum(v for k, v in s.items() if k.endswith(":emulator app")),
+    }
+    return {"seconds": out, "requests": run.timed.count,
+            "sends": {k: v for k, v in parts.calls.items() if k.endswith(":send")},
+            "check_calls": sum(v for k, v in parts.calls.items() if k.endswith(":checks"))}
