@@ -45,8 +45,9 @@ def test_fault_run_fails_the_requirements_it_breaks(fault: FaultSpec, tmp_path: 
     assert code == (1 if breaks_a_must else 0)
 
 
-def test_correct_emulator_standard_profile_passes_with_no_failure(tmp_path: Path) -> None:
-    code, results = _run(tmp_path, "--profile", "standard")
+@pytest.mark.parametrize("profile", ["quick", "standard", "thorough"])
+def test_correct_emulator_every_profile_passes_with_no_failure(tmp_path: Path, profile: str) -> None:
+    code, results = _run(tmp_path, "--profile", profile)
     assert code == 0
     assert [rid for rid, r in results.items() if r["status"] in ("fail", "error")] == []
     decided = [rid for rid, r in results.items() if r["status"] == "pass"]
