@@ -130,7 +130,8 @@ class Session:
             self.recorder.add(sent, response, self.target.base_url)
         return response
 
-    def _get_json(self, path: str) -> Any:
+    def get_json(self, path: str) -> Any:
+        """GET a resource of the target (recorded); its JSON, or None when it is not a 200 with JSON."""
         get = Request("", "", method="GET", query=(("api-version", self.settings.api_version),), path=path)
         answer = self._send(get)
         if answer.status != 200:
@@ -143,13 +144,13 @@ class Session:
     def _observe(self, request: Request, when: str) -> dict[str, Any]:
         """Get Node (and Get Pool's queued tasks, where served) around a 202: state and task states."""
         pool_path = request.target_path.split("/nodes/", 1)[0]
-        node = self._get_json(request.target_path.rsplit("/reimage", 1)[0])
+        node = self.get_json(request.target_path.rsplit("/reimage", 1)[0])
         if not isinstance(node, dict):
             return {}
         if when == "after" and isinstance(node.get("state"), str):
             self.oracle.note_state(request.pool_id, request.node_id, node["state"])
         tasks = [t for t in node.get("recentTasks") or [] if isinstance(t, dict)]
-        pool = self._get_json(pool_path) if when == "after" else None
+        pool = self.get_json(pool_path) if when == "after" else None
         if isinstance(pool, dict):
             tasks += [t for t in pool.get("queuedTasks") or [] if isinstance(t, dict)]
         return {f"node_{when}": node,

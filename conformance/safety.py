@@ -46,17 +46,7 @@ def is_destructive(session: Session, request: Request, expectation: Expectation 
 
 def node_state(session: Session, pool_id: str, node_id: str) -> str | None:
     """The node's state read with Get Node (recorded and told to the oracle), or None if unreadable."""
-    get = Request(pool_id, node_id, method="GET", query=(("api-version", session.settings.api_version),),
-                  path=f"/pools/{quote(pool_id, safe='')}/nodes/{quote(node_id, safe='')}")
-    answer = session.target.send(get)
-    if session.recorder is not None:
-        session.recorder.add(get, answer, session.target.base_url)
-    if answer.status != 200:
-        return None
-    try:
-        doc = answer.json()
-    except ValueError:
-        return None
+    doc = session.get_json(f"/pools/{quote(pool_id, safe='')}/nodes/{quote(node_id, safe='')}")
     state = doc.get("state") if isinstance(doc, dict) else None
     if not isinstance(state, str):
         return None

@@ -107,3 +107,13 @@ def other_open_statuses(ex: Exchange, requirement: str) -> frozenset[int]:
 def jsonish(value: Any) -> str:
     """A compact JSON rendering for messages."""
     return json.dumps(value, sort_keys=True)[:200]
+
+
+def require_guid_request_id(requirement: str, ex: Exchange, why: str) -> None:
+    """Fail `requirement` unless the response carries a GUID request-id header."""
+    from conformance.oracle import is_guid
+
+    value = ex.response.header("request-id")
+    if value is None or not is_guid(value.strip()):
+        raise fail(requirement, ex, f"request-id header is {value!r}",
+                   expected="a request-id header holding a GUID", why=why)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conformance.checks._base import batch_error, check, fail, is_transient, jsonish, not_applicable
+from conformance.checks._base import (
+    batch_error,
+    check,
+    fail,
+    is_transient,
+    jsonish,
+    not_applicable,
+    require_guid_request_id,
+)
 from conformance.models import Exchange
-from conformance.oracle import is_guid
 
 MESSAGE_TAIL = re.compile(r"\r?\nRequestId:(?P<rid>[^\r\n]*)\r?\nTime:(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
                           r"(?:\.\d+)?(?:Z|[+-]00:?00))$")
@@ -77,10 +84,7 @@ def error_body_schema(ex: Exchange) -> None:
 def error_request_id(ex: Exchange) -> None:
     """An error carries a GUID request-id header."""
     _error(ex)
-    value = ex.response.header("request-id")
-    if value is None or not is_guid(value.strip()):
-        raise fail("ERR-REQUEST-ID", ex, f"request-id header is {value!r}",
-                   expected="a request-id header holding a GUID", why="observed on every live error")
+    require_guid_request_id("ERR-REQUEST-ID", ex, "observed on every live error")
 
 
 @check("ERR-MESSAGE-REQUEST-ID", offline=True)

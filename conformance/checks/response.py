@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from conformance.checks._base import check, fail, is_reimage, not_applicable
+from conformance.checks._base import check, fail, is_reimage, not_applicable, require_guid_request_id
 from conformance.models import Exchange
-from conformance.oracle import is_guid, parse_http_date, reimage_target
+from conformance.oracle import parse_http_date, reimage_target
 
 
 def _accepted(ex: Exchange) -> None:
@@ -31,10 +31,7 @@ def status_is_202(ex: Exchange) -> None:
 def request_id_on_202(ex: Exchange) -> None:
     """A 202 carries a GUID request-id header."""
     _accepted(ex)
-    value = ex.response.header("request-id")
-    if value is None or not is_guid(value.strip()):
-        raise fail("RSP-202-REQUEST-ID", ex, f"request-id header is {value!r}",
-                   expected="a request-id header holding a GUID", why="swagger: request-id (uuid) on 202")
+    require_guid_request_id("RSP-202-REQUEST-ID", ex, "swagger: request-id (uuid) on 202")
 
 
 @check("RSP-202-DATASERVICEID", offline=True)
