@@ -66,7 +66,7 @@ def attribute(raw: Path) -> dict[str, dict[str, float]]:
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
-        label = stack.split(";", 1)[0]
+        label = stack.split(";", 1)[0].split(":", 1)[0]  # "thread (id)": its name appears only once it is set
         threads.setdefault(label, Counter())[stack] += int(count)
     # the main thread has the most samples; the emulator thread is the one running uvicorn
     main_label = max(threads, key=lambda t: sum(threads[t].values()))
