@@ -243,12 +243,23 @@ def _skip_reason(withheld: list[str]) -> str:
     return "no generated exchange could decide it against this target"
 
 
-def new_run(settings: Settings, target_label: str, suite_version: str) -> RunResult:
-    """A RunResult with every selected catalogue requirement in it, initially skipped."""
+NOT_RUN = "not run"
+
+
+def new_run(settings: Settings, target_label: str, suite_version: str,
+            selected: frozenset[str] | None = None) -> RunResult:
+    """A RunResult holding the requirements whose tests were collected (catalogue order), none yet run."""
     run = RunResult(target=target_label, api_version=settings.api_version, seed=settings.seed,
                     profile=settings.profile, suite_version=suite_version, config=settings.public())
     for rid, requirement in catalogue().items():
-        if settings.only and rid not in settings.only:
+        if (settings.only and rid not in settings.only) or (selected is not None and rid not in selected):
             continue
-        run.requirements[rid] = RequirementResult(requirement, reason="not run")
+        run.requirements[rid] = RequirementResult(requirement, reason=NOT_RUN)
     return run
+
+
+def close_run(run: RunResult, why: str) -> None:
+    """A requirement that never ran (the run was interrupted or stopped early) is an error, never a pass."""
+    for result in run.requirements.values():
+        if result.status == "skip" and result.reason == NOT_RUN:
+            result.status, result.reason = "error", f"not run: {why}"

@@ -102,9 +102,9 @@ def conformance_session(pytestconfig: pytest.Config, conformance_settings: Setti
             yield session
     except (UsageError, HarnessError) as err:
         # nothing is lost: every requirement is reported as an error with the reason, then the run stops
-        for result in run.requirements.values():
-            if result.status == "skip" and result.reason == "not run":
-                result.status, result.reason = "error", str(err)
+        from conformance.engine import close_run
+
+        close_run(run, str(err))
         run.harness_errors.append(str(err))
         pytest.exit(f"batch-conformance: error: {err}", returncode=2)
 
@@ -119,7 +119,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         settings = settings_from_config(session.config)
     except UsageError:
         return
-    session.config.stash[RUN_KEY] = new_run(settings, settings.target or "embedded emulator", __version__)
+    selected = frozenset(m.args[0] for i in session.items for m in i.iter_markers("conformance_requirement"))
+    session.config.stash[RUN_KEY] = new_run(settings, settings.target or "embedded emulator", __version__,
+                                            selected)
     session.config.stash[_START] = time.monotonic()
 
 
@@ -144,14 +146,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write results.json, junit.xml (one testcase per requirement) and the HAR recording."""
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write results.json and junit.xml (one testcase per requirement); what never ran is an error."""
     config = session.config
     if RUN_KEY not in config.stash:
         return
+    from conformance.engine import close_run
     from conformance.report import write_reports
 
     run = config.stash[RUN_KEY]
+    close_run(run, f"the run stopped early (pytest exit status {int(exitstatus)})")
     run.duration = time.monotonic() - config.stash.get(_START, time.monotonic())
     write_reports(run, Path(settings_from_config(config).report_dir))
 

@@ -95,3 +95,18 @@ def test_run_target_answering_garbage_is_a_harness_error(tmp_path: Path, garbage
     assert code == 2
     assert "not HTTP" in capsys.readouterr().out
     assert json.loads((tmp_path / "results.json").read_text())["verdict"] == "error"
+
+
+def test_run_stopped_early_reports_unrun_requirements_as_errors(tmp_path: Path) -> None:
+    from conformance.runner import SUITE_DIR
+
+    # -x stops at the first failure: what never ran must not look like a pass
+    pytest.main([str(SUITE_DIR), "-q", "-p", "no:cacheprovider", "-c", str(SUITE_DIR / "pytest.ini"),
+                 "--rootdir", str(SUITE_DIR), "-x", "--profile", "quick", "--no-schemathesis",
+                 "--emulator-fault", "status-200", "--report-dir", str(tmp_path)])
+    results = json.loads((tmp_path / "results.json").read_text())
+    statuses = {rid: r["status"] for rid, r in results["requirements"].items()}
+    assert "fail" in statuses.values() and "error" in statuses.values()
+    assert all(r["reason"].startswith("not run: the run stopped early") for r in results["requirements"].values()
+               if r["status"] == "error")
+    assert results["verdict"] == "fail"
