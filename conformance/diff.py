@@ -21,7 +21,8 @@ from conformance.diff_report import CaseDiff, DiffResult, change_key, write_diff
 from conformance.engine import PROFILE_EXAMPLES, Withheld
 from conformance.inventory import Inventory, default_inventory, load_inventory
 from conformance.models import Expectation, HarnessError, Request, UsageError
-from conformance.oracle import ACCEPTING_STATES, Oracle, reimage_target
+from conformance.oracle import Oracle
+from conformance.rules import ACCEPTING_STATES, reimage_target
 from conformance.spec import ApiVersion, catalogue, version, versions
 from conformance.targets.base import NotExpressible, Target
 from conformance.targets.http import HttpTarget

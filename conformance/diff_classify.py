@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from conformance.inventory import Inventory
 from conformance.models import Expectation, Request, Response
-from conformance.oracle import OPTION_KEY, OPTIONS, is_guid, parse_http_date, reimage_target
+from conformance.rules import OPTION_KEY, OPTIONS, is_guid, parse_http_date, reimage_target
 from conformance.spec import ApiVersion, VersionChange, changes, versions
 
 # The headers an accepted reimage may carry: a difference in which are present is a behaviour difference.

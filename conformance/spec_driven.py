@@ -42,7 +42,7 @@ from schemathesis.specs.openapi import checks as st_checks
 from conformance.checks._base import is_transient
 from conformance.failures import describe_failure
 from conformance.models import Exchange, Request, RequirementFailure, Response
-from conformance.oracle import is_guid, parse_http_date
+from conformance.rules import is_guid, parse_http_date
 from conformance.spec import swagger_path
 from conformance.targets.base import NotExpressible
 

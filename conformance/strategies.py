@@ -19,7 +19,7 @@ from hypothesis.strategies import SearchStrategy
 
 from conformance.inventory import ALL_STATES, Inventory
 from conformance.models import Request
-from conformance.oracle import (
+from conformance.rules import (
     ACCEPTING_STATES,
     AUTH_BAD_SIGNATURE,
     AUTH_DIRECTIVE_HEADER,

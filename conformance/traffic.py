@@ -30,10 +30,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from conformance import __version__, checks
 from conformance.failures import BODY_SHOWN, curl_command
 from conformance.models import Exchange, Request, RequirementFailure, Response, UsageError
-from conformance.oracle import REIMAGE_PATH, Oracle
+from conformance.oracle import Oracle
 from conformance.redaction import redact_headers, redact_text, register_secret
 from conformance.report import write_html, write_reports
 from conformance.results import RequirementResult, RunResult
+from conformance.rules import REIMAGE_PATH
 from conformance.spec import catalogue, default_version, versions
 
 # Rules every Batch operation follows; other operations' exchanges are checked against these only.

@@ -14,8 +14,8 @@ from conformance.auth import EntraTokens, make_signer, wire_headers
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
 from conformance.emulator import AuthConfig, EmbeddedEmulator
 from conformance.models import Request, UsageError
-from conformance.oracle import AUTH_DIRECTIVE_HEADER, BAD_SIGNATURES
 from conformance.redaction import REDACTED, redact_text
+from conformance.rules import AUTH_DIRECTIVE_HEADER, BAD_SIGNATURES
 from conformance.targets.http import HttpTarget
 
 ACCOUNT = "acct"

@@ -13,7 +13,8 @@ import pytest
 from conformance.checks import CHECKS, evaluate
 from conformance.inventory import Inventory, Node, Pool, default_inventory
 from conformance.models import Exchange, Request, RequirementFailure, Response
-from conformance.oracle import AUTH_BAD_SIGNATURE, AUTH_DIRECTIVE_HEADER, AUTH_OMIT, Oracle
+from conformance.oracle import Oracle
+from conformance.rules import AUTH_BAD_SIGNATURE, AUTH_DIRECTIVE_HEADER, AUTH_OMIT
 from conformance.spec import catalogue, limits
 
 SAMPLES = Path("/work/shared/reference/real-samples")

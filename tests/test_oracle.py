@@ -6,7 +6,8 @@ import pytest
 
 from conformance.inventory import default_inventory
 from conformance.models import Request, Response
-from conformance.oracle import AUTH_BAD_SIGNATURE, AUTH_DIRECTIVE_HEADER, AUTH_OMIT, STATE_CODES, Oracle
+from conformance.oracle import Oracle
+from conformance.rules import AUTH_BAD_SIGNATURE, AUTH_DIRECTIVE_HEADER, AUTH_OMIT, STATE_CODES
 from conformance.spec import limits
 
 V18, V20, V21 = "2023-11-01.18.0", "2024-07-01.20.0", "2025-06-01"

@@ -16,7 +16,7 @@ from conformance.emulator import AuthConfig, EmbeddedEmulator
 from conformance.engine import Session, new_run
 from conformance.inventory import Inventory, default_inventory, parse_inventory
 from conformance.models import Request, RequirementFailure, UsageError
-from conformance.oracle import AUTH_DIRECTIVE_HEADER
+from conformance.rules import AUTH_DIRECTIVE_HEADER
 from conformance.targets.base import NotExpressible
 from conformance.targets.sdk import SdkResponse, SdkTarget
 

@@ -15,7 +15,7 @@ from conformance.cli import main
 from conformance.config import load_settings
 from conformance.engine import new_run
 from conformance.models import Exchange, Expectation, Outcome, Request, Response
-from conformance.oracle import parse_http_date
+from conformance.rules import parse_http_date
 from conformance.session_setup import open_session
 from conformance.spec import catalogue, default_version
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from conformance import strategies
 from conformance.inventory import default_inventory
 from conformance.models import Request
-from conformance.oracle import Oracle, is_guid, valid_id
+from conformance.oracle import Oracle
+from conformance.rules import is_guid, valid_id
 from conformance.spec import catalogue, limits
 
 T = TypeVar("T")

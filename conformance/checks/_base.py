@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.models import Exchange, Fault, NotApplicable, Request, RequirementFailure, Response
-from conformance.oracle import reimage_target
 from conformance.registry import Registry
+from conformance.rules import reimage_target
 
 CheckFn = Callable[[Exchange], None]
 SHOWN_HEADERS = ("client-request-id", "return-client-request-id", "ocp-date", "Content-Type")
@@ -111,7 +111,7 @@ def jsonish(value: Any) -> str:
 
 def require_guid_request_id(requirement: str, ex: Exchange, why: str) -> None:
     """Fail `requirement` unless the response carries a GUID request-id header."""
-    from conformance.oracle import is_guid
+    from conformance.rules import is_guid
 
     value = ex.response.header("request-id")
     if value is None or not is_guid(value.strip()):

@@ -6,7 +6,7 @@ from urllib.parse import unquote, urlsplit
 
 from conformance.checks._base import check, fail, is_reimage, not_applicable, require_guid_request_id
 from conformance.models import Exchange
-from conformance.oracle import parse_http_date, reimage_target
+from conformance.rules import parse_http_date, reimage_target
 
 
 def _accepted(ex: Exchange) -> None:

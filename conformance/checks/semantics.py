@@ -7,7 +7,7 @@ from typing import Any
 
 from conformance.checks._base import check, fail, is_reimage, is_transient, not_applicable, other_open_statuses
 from conformance.models import Exchange
-from conformance.oracle import OPTION_KEY
+from conformance.rules import OPTION_KEY
 
 # Reimaging passes through these states before the node is idle again (node lifecycle, swagger states).
 STATES_AFTER = frozenset({"reimaging", "starting", "waitingforstarttask", "idle"})

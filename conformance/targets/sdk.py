@@ -26,7 +26,7 @@ from urllib3.util.retry import Retry
 from conformance.auth import make_signer, shared_key_from_env, token_source
 from conformance.config import Settings
 from conformance.models import HarnessError, Request, Response, UsageError
-from conformance.oracle import (
+from conformance.rules import (
     AUTH_BAD_SIGNATURE,
     AUTH_OMIT,
     OPTION_KEY,
