@@ -7,13 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, reject
+from hypothesis import HealthCheck, Phase, example, given, reject
 from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as hsettings
 from hypothesis.errors import Flaky, Unsatisfiable
 
 from conformance import checks, checks_sdk, safety, strategies  # noqa: F401 (checks_sdk registers)
 from conformance.config import Settings
+from conformance.examples import explicit_examples
 from conformance.failures import describe_failure
 from conformance.inventory import Inventory
 from conformance.models import (
@@ -212,6 +213,9 @@ class Session:
                 result.examples += 1
 
         flaky = False
+        for request in explicit_examples(requirement_id, inventory=self.inventory,
+                                         api_version=self.settings.api_version):
+            prop = example(request)(prop)
         try:
             prop()
         except HarnessError as err:
