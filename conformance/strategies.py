@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import string
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -207,8 +208,11 @@ def _http_date(moment: datetime) -> str:
     return moment.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
-DATES = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31)).map(
-    lambda d: d.replace(tzinfo=UTC))
+# Drawn as whole seconds and 128-bit integers: st.datetimes() and st.uuids() cost ~0.7 ms a draw each, the
+# largest share of generation time, for no extra variety in what a header can hold.
+DATES = st.integers(int(datetime(2020, 1, 1, tzinfo=UTC).timestamp()),
+                    int(datetime(2035, 12, 31, tzinfo=UTC).timestamp())).map(lambda t: datetime.fromtimestamp(t, UTC))
+GUIDS = st.integers(0, 2**128 - 1).map(lambda n: str(uuid.UUID(int=n, version=4)))
 BAD_CRIDS = ("not-a-guid", "1234", "g" * 36, "00000000-0000-0000-0000-00000000000", "xyz-" * 9)
 BAD_BOOLEANS = ("yes", "maybe", "on", "tru", "2")
 BAD_DATES = ("yesterday", "not a date", "Thu, 32 Sep 2023 03:52:35 GMT", "Tue, 03 Feb 2026 25:61:00 GMT", "0")
@@ -220,7 +224,7 @@ def _optional(name: str, values: SearchStrategy[str]) -> SearchStrategy[Pairs]:
 
 def headers(*, api_version: str, valid: bool | None = None) -> SearchStrategy[Pairs]:
     """client-request-id, return-client-request-id and ocp-date: well-formed, or one of them malformed."""
-    guids = st.uuids().map(str)
+    guids = GUIDS
     good = st.tuples(
         _optional("client-request-id", st.one_of(guids, guids.map(str.upper))),
         _optional("return-client-request-id", st.sampled_from(("true", "false"))),
@@ -239,7 +243,7 @@ def headers(*, api_version: str, valid: bool | None = None) -> SearchStrategy[Pa
 
 def echo_headers() -> SearchStrategy[Pairs]:
     """A GUID client-request-id with return-client-request-id: true."""
-    return st.uuids().map(lambda u: (("client-request-id", str(u)), ("return-client-request-id", "true")))
+    return GUIDS.map(lambda u: (("client-request-id", u), ("return-client-request-id", "true")))
 
 
 @dataclass(frozen=True)
