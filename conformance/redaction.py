@@ -23,10 +23,20 @@ def register_secret(value: str | None) -> None:
         _extra_secrets.add(value)
 
 
+# Every pattern above starts with one of these words: a text without any of them needs no regex pass
+# (a 1 MiB body took 230 ms through the patterns, and a run records dozens of them).
+_MARKERS = ("sharedkey", "bearer", "accountkey", "authorization", "account_key", "shared_key", "access_token",
+            "client_secret")
+
+
 def redact_text(text: str) -> str:
     """Scrub known secret shapes and every registered secret value from a string."""
     for secret in _extra_secrets:
-        text = text.replace(secret, REDACTED)
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    low = text.lower()
+    if not any(marker in low for marker in _MARKERS):
+        return text
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
     return text
