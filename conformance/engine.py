@@ -29,7 +29,7 @@ from conformance.oracle import Oracle
 from conformance.recording import TrafficRecorder
 from conformance.results import RequirementResult, RunResult
 from conformance.spec import catalogue
-from conformance.targets.base import NotExpressible, Target
+from conformance.targets.base import NotExpressible, Target, get_json
 
 PASSIVE_CATEGORIES = frozenset({"response", "error"})
 PROFILE_EXAMPLES = {"quick": 12, "standard": 60, "thorough": 400}
@@ -133,14 +133,7 @@ class Session:
 
     def get_json(self, path: str) -> Any:
         """GET a resource of the target (recorded); its JSON, or None when it is not a 200 with JSON."""
-        get = Request("", "", method="GET", query=(("api-version", self.settings.api_version),), path=path)
-        answer = self._send(get)
-        if answer.status != 200:
-            return None
-        try:
-            return answer.json()
-        except ValueError:
-            return None
+        return get_json(self._send, path, self.settings.api_version)
 
     def _observe(self, request: Request, when: str) -> dict[str, Any]:
         """Get Node (and Get Pool's queued tasks, where served) around a 202: state and task states."""

@@ -10,29 +10,18 @@ from typing import Any
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
 from conformance.engine import Session
 from conformance.inventory import Inventory, default_inventory, load_inventory, parse_inventory
-from conformance.models import HarnessError, Request, UsageError
+from conformance.models import UsageError
 from conformance.recording import TrafficRecorder
 from conformance.redaction import register_secret
 from conformance.results import RunResult
 from conformance.spec import versions
-from conformance.targets.base import Target
+from conformance.targets.base import Target, get_json
 from conformance.targets.http import HttpTarget
-
-
-def _get_json(target: Target, path: str, api_version: str) -> Any:
-    request = Request("", "", method="GET", query=(("api-version", api_version),), path=path)
-    response = target.send(request)
-    if response.status != 200:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        raise HarnessError(f"{target.base_url}{path} answered 200 with a body that is not JSON") from None
 
 
 def discover_inventory(target: Target, api_version: str) -> Inventory:
     """Build the inventory from List Pools and List Nodes, where the target serves them."""
-    pools = _get_json(target, "/pools", api_version)
+    pools = get_json(target.send, "/pools", api_version, strict=True)
     if not isinstance(pools, dict) or not isinstance(pools.get("value"), list):
         raise UsageError(f"{target.base_url} does not serve List Pools; describe it with --inventory FILE")
     raw_pools = []
@@ -40,7 +29,7 @@ def discover_inventory(target: Target, api_version: str) -> Inventory:
         pid = str(pool.get("id", ""))
         conf = ("virtualMachineConfiguration" if "virtualMachineConfiguration" in pool
                 else "cloudServiceConfiguration")
-        nodes = _get_json(target, f"/pools/{pid}/nodes", api_version) or {}
+        nodes = get_json(target.send, f"/pools/{pid}/nodes", api_version, strict=True) or {}
         raw_pools.append({"id": pid, "configuration": conf, "nodes": [
             {"id": str(n.get("id")), "state": str(n.get("state"))} for n in nodes.get("value", [])]})
     return parse_inventory({"pools": raw_pools}, source=f"inventory discovered at {target.base_url}")

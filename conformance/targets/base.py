@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
-from conformance.models import ConformanceError, Request, Response
+from conformance.models import ConformanceError, HarnessError, Request, Response
 
 
 class NotExpressible(ConformanceError):  # noqa: N818 - a signal: this target cannot send that input
@@ -25,3 +26,17 @@ class Target(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def get_json(send: Callable[[Request], Response], path: str, api_version: str, *, strict: bool = False) -> Any:
+    """GET a resource through `send`: its JSON, or None for a non-200 (or, unless strict, a body that is
+    not JSON; strict makes that a HarnessError, for discovery, where the answer must be understood)."""
+    response = send(Request("", "", method="GET", query=(("api-version", api_version),), path=path))
+    if response.status != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        if strict:
+            raise HarnessError(f"GET {path} answered 200 with a body that is not JSON") from None
+        return None
