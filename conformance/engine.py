@@ -231,12 +231,15 @@ class Session:
             result.status = "pass"
         else:
             result.status = "skip"
-            result.reason = _skip_reason(withheld)
+            result.reason = _skip_reason(withheld, self.inventory)
 
 
-def _skip_reason(withheld: list[str]) -> str:
+def _skip_reason(withheld: list[str], inventory: Inventory) -> str:
     if withheld:
         return f"every deciding request was withheld ({sorted(set(withheld))[0]})"
+    if not any(n.expendable for p in inventory.pools for n in p.nodes):
+        return ("no generated exchange could decide it: the inventory marks no node expendable, so no request "
+                'that could be accepted is generated (mark nodes "expendable": true in --inventory)')
     return "no generated exchange could decide it against this target"
 
 

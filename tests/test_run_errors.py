@@ -110,3 +110,44 @@ def test_run_stopped_early_reports_unrun_requirements_as_errors(tmp_path: Path) 
     assert all(r["reason"].startswith("not run: the run stopped early") for r in results["requirements"].values()
                if r["status"] == "error")
     assert results["verdict"] == "fail"
+
+
+def test_run_url_target_without_inventory_discovers_it_and_withholds_reimages(tmp_path: Path) -> None:
+    from conformance.emulator import EmbeddedEmulator
+
+    with EmbeddedEmulator() as emulator:
+        code = main(["run", "-q", "--profile", "quick", "--no-schemathesis", "--target", emulator.url,
+                     "--report-dir", str(tmp_path)])
+        reimaged = [n.id for p in emulator.state.pools.values() for n in p.nodes.values() if n.reimages]
+    results = json.loads((tmp_path / "results.json").read_text())["requirements"]
+    assert code == 0 and reimaged == []  # discovered nodes are never expendable: nothing was reimaged
+    assert results["SEM-POOL-NOT-FOUND"]["status"] == "pass"  # the discovered inventory decides 404s
+    assert results["SEM-ACCEPT"]["status"] == "skip" and "expendable" in results["SEM-ACCEPT"]["reason"]
+
+
+def test_run_url_target_answering_non_json_pools_is_a_harness_error(tmp_path: Path, garbage_json_server: str,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "-q", "--target", garbage_json_server, "--report-dir", str(tmp_path)])
+    assert code == 2 and "not JSON" in capsys.readouterr().out
+
+
+@pytest.fixture
+def garbage_json_server() -> Iterator[str]:
+    """An HTTP server whose every answer is 200 with a body that is not JSON."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>not json</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
