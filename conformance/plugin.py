@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -13,6 +13,7 @@ from conformance import __version__
 from conformance.config import Settings, load_settings
 from conformance.models import HarnessError, UsageError
 from conformance.results import RunResult
+from conformance.spec import Requirement
 
 RUN_KEY = pytest.StashKey[RunResult]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -80,6 +81,15 @@ def pytest_configure(config: pytest.Config) -> None:
     """Declare the suite's marker."""
     config.addinivalue_line("markers", "conformance_requirement(id): a catalogue requirement's test")
     config.addinivalue_line("markers", "spec_driven: the Schemathesis-driven layer of the suite")
+
+
+def fail_requirement(requirement: Requirement, message: str) -> NoReturn:
+    """End a requirement's test as failed: a MUST fails it, a SHOULD is an expected failure (a warning that
+    never changes the verdict). The one place both layers decide how a broken requirement shows in pytest."""
+    text = f"{requirement.id} ({requirement.level}, {requirement.source}): {message}"
+    if requirement.level == "SHOULD":
+        pytest.xfail(f"SHOULD not met (a warning; the verdict ignores it): {text}")
+    pytest.fail(text, pytrace=False)
 
 
 @pytest.fixture(scope="session")

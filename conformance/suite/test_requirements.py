@@ -6,6 +6,7 @@ import pytest
 
 from conformance.engine import Session
 from conformance.models import HarnessError
+from conformance.plugin import fail_requirement
 from conformance.results import RequirementResult
 from conformance.spec import catalogue
 
@@ -51,10 +52,6 @@ def test_requirement(verdict: RequirementResult) -> None:
         pytest.skip(f"{requirement.id} not decided: {verdict.reason}")
     if verdict.status == "fail":
         failure = verdict.first_failure or {}
-        message = (f"{requirement.id} ({requirement.level}, {requirement.source}): "
-                   f"{failure.get('message', '')}\nexpected: {failure.get('expected', '')}\n"
-                   f"reproduce: {failure.get('reproduce', '')}")
-        if requirement.level == "SHOULD":
-            pytest.xfail(f"SHOULD not met (a warning; the verdict ignores it): {message}")
-        pytest.fail(message, pytrace=False)
+        fail_requirement(requirement, f"{failure.get('message', '')}\nexpected: {failure.get('expected', '')}\n"
+                                      f"reproduce: {failure.get('reproduce', '')}")
     assert verdict.status == "pass" and verdict.examples > 0 and verdict.failures == 0

@@ -6,6 +6,7 @@ import pytest
 
 from conformance import spec_driven
 from conformance.engine import Session
+from conformance.plugin import fail_requirement
 from conformance.spec import catalogue
 
 pytestmark = pytest.mark.spec_driven
@@ -46,12 +47,9 @@ def test_spec_driven(layer_requirement: str, layer: spec_driven.LayerResult) -> 
     tally = layer.tallies.get(layer_requirement, spec_driven.Tally())
     if tally.first is not None:
         ex, failure, check = tally.first
-        message = (f"{requirement.id} ({requirement.level}, {requirement.source}): found by Schemathesis "
-                   f"{check}: {failure.detail}\nexpected: {failure.expected}\n"
-                   f"sent: {ex.request.method} {ex.request.path_and_query} -> {ex.response.status}")
-        if requirement.level == "SHOULD":
-            pytest.xfail(f"SHOULD not met (a warning; the verdict ignores it): {message}")
-        pytest.fail(message, pytrace=False)
+        fail_requirement(requirement, f"found by Schemathesis {check}: {failure.detail}\n"
+                                      f"expected: {failure.expected}\n"
+                                      f"sent: {ex.request.method} {ex.request.path_and_query} -> {ex.response.status}")
     if tally.examples == 0:
         pytest.skip(f"{requirement.id} not decided by the spec-driven layer: no generated exchange could decide it "
                     f"({layer.sent} sent, {len(layer.withheld)} withheld)")
