@@ -18,14 +18,14 @@ MAIN_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("emulator start/stop", ("conformance/emulator/server.py",)),
     ("HTTP: waiting for the answer", ("@wait",)),  # synthetic marker, see _main_category
     ("HTTP: client (requests/urllib3/http.client)", ("/requests/", "/urllib3/", "/http/client.py",
-                                                     "conformance/targets/", "conformance/auth.py")),
-    ("checks", ("conformance/checks/", "conformance/checks_sdk.py")),
+                                                     "conformance/targets/", "conformance/targets/auth.py")),
+    ("checks", ("conformance/checks/", "conformance/checks/sdk.py")),
     ("oracle", ("conformance/oracle.py",)),
-    ("spec-driven layer (Schemathesis generation and checks)", ("/schemathesis/", "conformance/spec_driven.py")),
+    ("spec-driven layer (Schemathesis generation and checks)", ("/schemathesis/", "conformance/run/spec_driven.py")),
     ("generation (strategy draws)", ("conformance/strategies.py", "hypothesis/strategies/")),
     ("Hypothesis engine (bookkeeping, mutation, shrinking)", ("/hypothesis/",)),
-    ("failure description and reports", ("conformance/failures.py", "conformance/report", "pytest_html",
-                                         "conformance/results.py", "conformance/recording.py")),
+    ("failure description and reports", ("conformance/reporting/failures.py", "conformance/report", "pytest_html",
+                                         "conformance/reporting/results.py", "conformance/reporting/har.py")),
     ("pytest and pluggy", ("/_pytest/", "/pluggy/")),
 )
 WAIT_LEAVES = ("readinto (/", "recv_into", "_safe_read", "readline (", "select (")

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.limits import Timed
-from conformance import checks, spec_driven
+from conformance import checks
 from conformance.cli import main as cli_main
 from conformance.emulator.faults import FaultSpec
 from conformance.models import RequirementFailure
+from conformance.run import spec_driven
 from conformance.spec import default_version
 from conformance.targets.http import HttpTarget
 
@@ -194,8 +195,9 @@ class Breakdown:
         self._undo.append(lambda: setattr(owner, name, original))
 
     def __enter__(self) -> Breakdown:
-        from conformance import engine, oracle
+        from conformance import oracle
         from conformance.emulator.app import ReimageApp
+        from conformance.run import session as engine
 
         self._timed(engine.Session, "check_requirement", "engine", phase=True)
         self._timed(spec_driven, "run_layer", "layer", phase=True)

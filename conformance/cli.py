@@ -13,10 +13,10 @@ from conformance.redaction import redact_text
 
 # name -> (module implementing add_arguments(parser) and main(args) -> int, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("conformance.runner", "run the conformance suite against a target and write reports"),
+    "run": ("conformance.run.command", "run the conformance suite against a target and write reports"),
     "emulator": ("conformance.emulator.command", "serve the reference emulator on loopback"),
-    "validate-traffic": ("conformance.traffic", "check recorded traffic (HAR or JSON exchanges) offline"),
-    "diff": ("conformance.diff", "send the same cases at two api-versions and classify every difference"),
+    "validate-traffic": ("conformance.traffic.command", "check recorded traffic (HAR or JSON exchanges) offline"),
+    "diff": ("conformance.diff.command", "send the same cases at two api-versions and classify every difference"),
 }
 
 

@@ -10,12 +10,12 @@ import pytest
 import requests
 from azure.batch.batch_auth import SharedKeyAuth
 
-from conformance.auth import EntraTokens, make_signer, wire_headers
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
 from conformance.emulator import AuthConfig, EmbeddedEmulator
 from conformance.models import Request, UsageError
 from conformance.redaction import REDACTED, redact_text
 from conformance.rules import AUTH_DIRECTIVE_HEADER, BAD_SIGNATURES
+from conformance.targets.auth import EntraTokens, make_signer, wire_headers
 from conformance.targets.http import HttpTarget
 
 ACCOUNT = "acct"

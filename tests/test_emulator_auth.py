@@ -11,8 +11,8 @@ from azure.batch import BatchServiceClient
 from azure.batch.batch_auth import SharedKeyAuth, SharedKeyCredentials
 from azure.batch.models import BatchErrorException
 
-from conformance import sharedkey
 from conformance.emulator import AuthConfig, EmbeddedEmulator
+from conformance.targets import sharedkey
 
 ACCOUNT = "acct"
 KEY = base64.b64encode(b"k" * 64).decode()

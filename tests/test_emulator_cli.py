@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conformance import cli, sharedkey
+from conformance import cli
 from conformance.emulator import catalogue
+from conformance.targets import sharedkey
 
 CLI = [sys.executable, "-m", "conformance.cli", "emulator"]
 ROOT = Path(__file__).resolve().parent.parent

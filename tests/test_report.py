@@ -8,8 +8,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conformance.report import failure_html, outcomes_svg, standalone_html, summary_html, write_html, write_reports
-from conformance.results import RequirementResult, RunResult
+from conformance.reporting.report import (
+    failure_html,
+    outcomes_svg,
+    standalone_html,
+    summary_html,
+    write_html,
+    write_reports,
+)
+from conformance.reporting.results import RequirementResult, RunResult
 from conformance.spec import catalogue
 
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.dG9rZW4tcGF5bG9hZA.c2lnbmF0dXJlLXZhbHVl"

@@ -98,7 +98,7 @@ def test_run_target_answering_garbage_is_a_harness_error(tmp_path: Path, garbage
 
 
 def test_run_stopped_early_reports_unrun_requirements_as_errors(tmp_path: Path) -> None:
-    from conformance.runner import SUITE_DIR
+    from conformance.run.command import SUITE_DIR
 
     # -x stops at the first failure: what never ran must not look like a pass
     pytest.main([str(SUITE_DIR), "-q", "-p", "no:cacheprovider", "-c", str(SUITE_DIR / "pytest.ini"),

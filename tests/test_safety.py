@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 import requests
 
-from conformance import safety
 from conformance.cli import main
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
 from conformance.emulator import AuthConfig, EmbeddedEmulator
-from conformance.engine import Session, Withheld, new_run
 from conformance.inventory import Inventory, default_inventory, parse_inventory
 from conformance.models import HarnessError, Request, Response
 from conformance.oracle import Oracle
+from conformance.run import safety
+from conformance.run.session import Session, Withheld, new_run
 from conformance.targets.http import HttpTarget
 
 V18 = "2023-11-01.18.0"

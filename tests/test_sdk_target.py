@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-import conformance.checks_sdk  # noqa: F401 - registers the SDK-level checks
+import conformance.checks.sdk  # noqa: F401 - registers the SDK-level checks
 from conformance import checks
 from conformance.config import KEY_ENV, Settings
 from conformance.emulator import AuthConfig, EmbeddedEmulator
-from conformance.engine import Session, new_run
 from conformance.inventory import Inventory, default_inventory, parse_inventory
 from conformance.models import Request, RequirementFailure, UsageError
 from conformance.rules import AUTH_DIRECTIVE_HEADER
+from conformance.run.session import Session, new_run
 from conformance.targets.base import NotExpressible
 from conformance.targets.sdk import SdkResponse, SdkTarget
 

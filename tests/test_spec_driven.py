@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks as st_checks
 
-from conformance import spec_driven
 from conformance.cli import main
 from conformance.config import load_settings
-from conformance.engine import new_run
 from conformance.models import Exchange, Expectation, Outcome, Request, Response
 from conformance.rules import parse_http_date
-from conformance.session_setup import open_session
+from conformance.run import spec_driven
+from conformance.run.session import new_run
+from conformance.run.setup import open_session
 from conformance.spec import catalogue, default_version
 
 GUID = "6f0e2b1c-3a4d-4e5f-8a9b-0c1d2e3f4a5b"

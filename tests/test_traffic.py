@@ -11,8 +11,8 @@ import pytest
 
 from conformance.cli import main
 from conformance.models import Request, Response
-from conformance.recording import TrafficRecorder
-from conformance.traffic import read_traffic, validate
+from conformance.reporting.har import TrafficRecorder
+from conformance.traffic.command import read_traffic, validate
 
 SAMPLES = Path("/work/shared/reference/real-samples")
 SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))

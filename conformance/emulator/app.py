@@ -1,4 +1,4 @@
-"""The emulator's raw ASGI application: routing, the reimage checks, and the read-only GETs."""
+"""The emulator's raw ASGI application: routing, the reimage request validation, and the read-only GETs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from conformance import spec
-from conformance.emulator import checks
+from conformance.emulator import validation
 from conformance.emulator.auth import AuthConfig
 from conformance.emulator.faults import Context, FaultSpec
 from conformance.emulator.state import EmulatorState, node_view, pool_view
@@ -137,7 +137,7 @@ class ReimageApp:
             reply = error_reply(405, "UnsupportedHttpVerb", req.base_url)
             reply.headers.append(("Allow", ", ".join(allowed)))
             return reply
-        early = checks.Checker(self, req)
+        early = validation.Checker(self, req)
         version = early.auth() or early.version()
         if isinstance(version, Reply):
             return version
@@ -148,7 +148,7 @@ class ReimageApp:
             return self._reimage(req, early, version, ids)
         return self._get(req, name, ids, version)
 
-    def _reimage(self, req: Incoming, early: checks.Checker, version: spec.ApiVersion, ids: list[str]) -> Reply:
+    def _reimage(self, req: Incoming, early: validation.Checker, version: spec.ApiVersion, ids: list[str]) -> Reply:
         option = early.body()
         if isinstance(option, Reply):
             return option

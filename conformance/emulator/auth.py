@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from conformance import sharedkey
+from conformance.targets import sharedkey
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.engine import Session
 from conformance.models import HarnessError
-from conformance.plugin import fail_requirement
-from conformance.results import RequirementResult
+from conformance.reporting.results import RequirementResult
+from conformance.run.plugin import fail_requirement
+from conformance.run.session import Session
 from conformance.spec import catalogue
 
 # Observed effects need nodes whose tasks still run, so they go first; single-exchange requirements go

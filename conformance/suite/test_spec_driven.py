@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import spec_driven
-from conformance.engine import Session
-from conformance.plugin import fail_requirement
+from conformance.run import spec_driven
+from conformance.run.plugin import fail_requirement
+from conformance.run.session import Session
 from conformance.spec import catalogue
 
 pytestmark = pytest.mark.spec_driven

@@ -23,7 +23,6 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from conformance.auth import make_signer, shared_key_from_env, token_source
 from conformance.config import Settings
 from conformance.models import HarnessError, Request, Response, UsageError
 from conformance.rules import (
@@ -35,6 +34,7 @@ from conformance.rules import (
     parse_http_date,
     strip_auth_directive,
 )
+from conformance.targets.auth import make_signer, shared_key_from_env, token_source
 from conformance.targets.base import NotExpressible
 from conformance.targets.http import HttpTarget
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from conformance.diff_classify import Side, Verdict
+from conformance.diff.classify import Side, Verdict
 from conformance.models import Request
 from conformance.redaction import redact_headers, redact_text
-from conformance.report import STATUS_COLOURS
+from conformance.reporting.report import STATUS_COLOURS
 from conformance.spec import VersionChange
 
 BODY_SHOWN = 1024

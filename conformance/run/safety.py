@@ -18,7 +18,7 @@ from urllib.parse import quote
 from conformance.models import Expectation, Request, Response
 
 if TYPE_CHECKING:
-    from conformance.engine import Session
+    from conformance.run.session import Session
 
 ACCEPTING_STATES = ("idle", "running")
 SETTLED_STATE = "idle"
@@ -58,7 +58,7 @@ def before_destructive(session: Session, request: Request, expectation: Expectat
     """Withhold a destructive request unless Get Node shows its node idle or running right now."""
     if not is_destructive(session, request, expectation):
         return
-    from conformance.engine import Withheld
+    from conformance.run.session import Withheld
 
     state = node_state(session, request.pool_id, request.node_id)
     if state is None:

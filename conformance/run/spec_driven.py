@@ -40,8 +40,8 @@ from schemathesis.core.transport import Response as StResponse
 from schemathesis.specs.openapi import checks as st_checks
 
 from conformance.checks._base import is_transient
-from conformance.failures import describe_failure
 from conformance.models import Exchange, Request, RequirementFailure, Response
+from conformance.reporting.failures import describe_failure
 from conformance.rules import is_guid, parse_http_date
 from conformance.spec import swagger_path
 from conformance.targets.base import NotExpressible
@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     Case: TypeAlias = _Case[APIOperation]
 
     from conformance.config import Settings
-    from conformance.engine import Session
-    from conformance.results import RunResult
+    from conformance.reporting.results import RunResult
+    from conformance.run.session import Session
 
 OPERATION = ("/pools/{poolId}/nodes/{nodeId}/reimage", "POST")
 # the catalogue entries this layer owns (category "spec-driven")
@@ -335,7 +335,7 @@ def explicit_cases(op: APIOperation, session: Session) -> list[tuple[Case, bool]
 
 
 def _sender(session: Session, op: APIOperation, layer: LayerResult) -> Callable[[Case, bool], None]:
-    from conformance.engine import Withheld
+    from conformance.run.session import Withheld
 
     def send(case: Case, negative: bool) -> None:
         request = to_request(case, session.target.base_url)

@@ -12,7 +12,7 @@ import pytest
 from conformance import __version__
 from conformance.config import Settings, load_settings
 from conformance.models import HarnessError, UsageError
-from conformance.results import RunResult
+from conformance.reporting.results import RunResult
 from conformance.spec import Requirement
 
 RUN_KEY = pytest.StashKey[RunResult]()
@@ -104,7 +104,7 @@ def conformance_settings(pytestconfig: pytest.Config) -> Settings:
 @pytest.fixture(scope="session")
 def conformance_session(pytestconfig: pytest.Config, conformance_settings: Settings) -> Iterator[Any]:
     """Start the target (the embedded emulator by default) and the run's session."""
-    from conformance.session_setup import open_session
+    from conformance.run.setup import open_session
 
     run = pytestconfig.stash[RUN_KEY]
     try:
@@ -112,7 +112,7 @@ def conformance_session(pytestconfig: pytest.Config, conformance_settings: Setti
             yield session
     except (UsageError, HarnessError) as err:
         # nothing is lost: every requirement is reported as an error with the reason, then the run stops
-        from conformance.engine import close_run
+        from conformance.run.session import close_run
 
         close_run(run, str(err))
         run.harness_errors.append(str(err))
@@ -123,7 +123,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """When the suite itself was collected, create the run's result object (every requirement: not run)."""
     if not any(_is_suite(i) for i in session.items):
         return
-    from conformance.engine import new_run
+    from conformance.run.session import new_run
 
     try:
         settings = settings_from_config(session.config)
@@ -150,7 +150,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if result is not None and result.first_failure:
         from pytest_html import extras
 
-        from conformance.report import failure_html
+        from conformance.reporting.report import failure_html
 
         report.extras = [*getattr(report, "extras", []), extras.html(failure_html(result))]
 
@@ -161,8 +161,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if RUN_KEY not in config.stash:
         return
-    from conformance.engine import close_run
-    from conformance.report import write_reports
+    from conformance.reporting.report import write_reports
+    from conformance.run.session import close_run
 
     run = config.stash[RUN_KEY]
     close_run(run, f"the run stopped early (pytest exit status {int(exitstatus)})")
@@ -176,7 +176,7 @@ def pytest_html_results_summary(prefix: list[str], summary: list[str], postfix: 
     """Put the verdict, configuration and requirement matrix at the top of the HTML report."""
     if RUN_KEY not in session.config.stash:
         return
-    from conformance.report import summary_html
+    from conformance.reporting.report import summary_html
 
     prefix.append(summary_html(session.config.stash[RUN_KEY]))
 

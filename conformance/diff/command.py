@@ -16,13 +16,13 @@ from hypothesis.strategies import SearchStrategy
 
 from conformance import strategies
 from conformance.config import PROFILES
-from conformance.diff_classify import Side, changes_between, classify, normalise, touches
-from conformance.diff_report import CaseDiff, DiffResult, change_key, write_diff_reports
-from conformance.engine import PROFILE_EXAMPLES, Withheld
+from conformance.diff.classify import Side, changes_between, classify, normalise, touches
+from conformance.diff.report import CaseDiff, DiffResult, change_key, write_diff_reports
 from conformance.inventory import Inventory, default_inventory, load_inventory
 from conformance.models import Expectation, HarnessError, Request, UsageError
 from conformance.oracle import Oracle
 from conformance.rules import ACCEPTING_STATES, reimage_target
+from conformance.run.session import PROFILE_EXAMPLES, Withheld
 from conformance.spec import ApiVersion, catalogue, version, versions
 from conformance.targets.base import NotExpressible, Target
 from conformance.targets.http import HttpTarget
@@ -304,7 +304,7 @@ def open_pair(plan: Plan) -> Iterator[_Pair]:
             if plan.embedded:
                 inventory = default_inventory()
             else:
-                from conformance.session_setup import discover_inventory
+                from conformance.run.setup import discover_inventory
 
                 inventory = discover_inventory(first, plan.v1.id)
         yield _Pair(plan, inventory, (first, second))

@@ -13,9 +13,9 @@ import pytest
 from conformance.config import load_settings
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
-from conformance.plugin import OPTIONS
+from conformance.run.plugin import OPTIONS
 
-SUITE_DIR = Path(__file__).resolve().parent / "suite"
+SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 

@@ -12,10 +12,9 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as hsettings
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from conformance import checks, checks_sdk, safety, strategies  # noqa: F401 (checks_sdk registers)
+from conformance import checks, strategies
 from conformance.config import Settings
 from conformance.examples import explicit_examples
-from conformance.failures import describe_failure
 from conformance.inventory import Inventory
 from conformance.models import (
     Exchange,
@@ -26,8 +25,10 @@ from conformance.models import (
     Response,
 )
 from conformance.oracle import Oracle
-from conformance.recording import TrafficRecorder
-from conformance.results import RequirementResult, RunResult
+from conformance.reporting.failures import describe_failure
+from conformance.reporting.har import TrafficRecorder
+from conformance.reporting.results import RequirementResult, RunResult
+from conformance.run import safety
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target, get_json
 

@@ -28,12 +28,12 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from conformance import __version__, checks
-from conformance.failures import BODY_SHOWN, curl_command
 from conformance.models import Exchange, Request, RequirementFailure, Response, UsageError
 from conformance.oracle import Oracle
 from conformance.redaction import redact_headers, redact_text, register_secret
-from conformance.report import write_html, write_reports
-from conformance.results import RequirementResult, RunResult
+from conformance.reporting.failures import BODY_SHOWN, curl_command
+from conformance.reporting.report import write_html, write_reports
+from conformance.reporting.results import RequirementResult, RunResult
 from conformance.rules import REIMAGE_PATH
 from conformance.spec import catalogue, default_version, versions
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.redaction import redact_text
-from conformance.results import RequirementResult, RunResult
+from conformance.reporting.results import RequirementResult, RunResult
 
 STATUSES = ("pass", "fail", "error", "skip")
 STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "skip": "#757575"}

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
-from conformance import sharedkey
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
 from conformance.models import HarnessError, Request, UsageError
 from conformance.redaction import register_secret
 from conformance.rules import AUTH_BAD_SIGNATURE, AUTH_OMIT, BAD_SIGNATURES, auth_directive, strip_auth_directive
+from conformance.targets import sharedkey
 
 ENTRA_SCOPE = "https://batch.core.windows.net/.default"
 TOKEN_REFRESH_MARGIN = 300.0  # seconds before expiry at which a cached Entra token is renewed

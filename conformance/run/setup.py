@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
-from conformance.engine import Session
 from conformance.inventory import Inventory, default_inventory, load_inventory, parse_inventory
 from conformance.models import UsageError
-from conformance.recording import TrafficRecorder
 from conformance.redaction import register_secret
-from conformance.results import RunResult
+from conformance.reporting.har import TrafficRecorder
+from conformance.reporting.results import RunResult
+from conformance.run.session import Session
 from conformance.spec import versions
 from conformance.targets.base import Target, get_json
 from conformance.targets.http import HttpTarget
@@ -37,7 +37,7 @@ def discover_inventory(target: Target, api_version: str) -> Inventory:
 
 def _signer(settings: Settings) -> Any:
     # always a signer: with --auth none it still strips the suite's auth directive header from the wire
-    from conformance.auth import make_signer
+    from conformance.targets.auth import make_signer
 
     return make_signer(settings)
 

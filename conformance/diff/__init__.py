@@ -1,0 +1,1 @@
+"""`batch-conformance diff`: the command, the classification of differences, the diff report."""

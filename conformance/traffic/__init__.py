@@ -1,0 +1,1 @@
+"""`batch-conformance validate-traffic`: recorded exchanges judged offline."""

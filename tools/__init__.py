@@ -1,0 +1,1 @@
+"""Development tools kept outside the package (not installed)."""
