@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from conformance.checks import auth as auth_rules
+from conformance.checks import semantics as sem
 from conformance.inventory import Inventory, Node
 from conformance.models import Expectation, Fault, Outcome, Request, Response
 from conformance.rules import (
@@ -114,7 +116,7 @@ class Oracle:
                                                    "no outcome predicted",))
         v = _Verdict()
         if request.method.upper() != "POST":
-            v.fault("SEM-METHOD", f"{request.method} is not a method of the reimage path",
+            v.fault(sem.other_method.id, f"{request.method} is not a method of the reimage path",
                     _o(405, "UnsupportedHttpVerb"), _o(400, "InvalidHttpVerb"))
         data = self._read_version(request, v)
         self._read_auth(request, v)
@@ -123,7 +125,7 @@ class Oracle:
         body_empty = self._read_body(request, data, v)
         self._read_resources(target, data, v)
         if not v.faults and body_empty:
-            v.requirements.add("SEM-NO-BODY")
+            v.requirements.add(sem.no_body.id)
         return self._assemble(v)
 
     def _assemble(self, v: _Verdict) -> Expectation:
@@ -132,10 +134,10 @@ class Oracle:
             # A resource check may come first: its answers stay valid alongside the request's faults.
             outcomes |= {o for o in v.acceptance if o.status != 202}
         else:
-            # Open points keep the request "valid" for SEM-ACCEPT: the check counts an answer that only
+            # Open points keep the request "valid" for the acceptance rule: the check counts an answer that only
             # another requirement's open point explains as undecided, not as a pass.
             outcomes = v.acceptance | v.maybe
-            v.requirements.add("SEM-ACCEPT")
+            v.requirements.add(sem.accept.id)
         if v.faults:
             outcomes = {o for o in outcomes if o.status != 202}
         return Expectation(frozenset(outcomes), tuple(v.faults), frozenset(v.requirements),
@@ -146,25 +148,25 @@ class Oracle:
         if value is None:
             loose = next((val for k, val in request.query if k.lower() == "api-version"), None)
             if loose is None:
-                v.fault("SEM-API-VERSION-MISSING", "no api-version query parameter", _o(400, *MISSING_VERSION_CODES))
+                v.fault(sem.api_version_missing.id, "no api-version query parameter", _o(400, *MISSING_VERSION_CODES))
                 return self.data
             v.open(None, "api-version spelled in another case: the service may not read it",
                    _o(400, *MISSING_VERSION_CODES))
             value = loose
         known = versions()
         if not value:
-            v.fault("SEM-API-VERSION-UNKNOWN", "api-version is empty",
+            v.fault(sem.api_version_unknown.id, "api-version is empty",
                     _o(400, *VERSION_CODES, *MISSING_VERSION_CODES))
             return self.data
         if self.served_versions is not None:
             if value not in self.served_versions:
-                v.fault("SEM-API-VERSION-UNKNOWN", f"api-version {value!r} is not served by the target",
+                v.fault(sem.api_version_unknown.id, f"api-version {value!r} is not served by the target",
                         _o(400, *VERSION_CODES))
             return known.get(value, self.data)
         if value == self.api_version:
             return self.data
         if not _plausible_version(value):
-            v.fault("SEM-API-VERSION-UNKNOWN", f"api-version {value!r} is not an api-version",
+            v.fault(sem.api_version_unknown.id, f"api-version {value!r} is not an api-version",
                     _o(400, *VERSION_CODES))
             return self.data
         # Served versions unknown: a real-looking version may or may not be served.
@@ -177,10 +179,10 @@ class Oracle:
         directive = auth_directive(request)
         authorization = request.header("Authorization")
         if directive == AUTH_OMIT or (authorization is not None and not authorization.strip()):
-            self._auth(v, "AUTH-MISSING", "no Authorization header", AUTH_MISSING)
+            self._auth(v, auth_rules.auth_missing.id, "no Authorization header", AUTH_MISSING)
         elif directive == AUTH_BAD_SIGNATURE or (
                 authorization is not None and any(s in authorization for s in BAD_SIGNATURES)):
-            self._auth(v, "AUTH-BAD-SIGNATURE", "a Shared Key signature that does not verify", AUTH_FAILED)
+            self._auth(v, auth_rules.auth_bad_signature.id, "a Shared Key signature that does not verify", AUTH_FAILED)
         elif authorization is None and self.auth_enforced is None:
             # The request goes unsigned (no signer) or was recorded without it: a target may refuse it.
             v.open(None, "no Authorization and auth enforcement unknown: 400/401 possible", *AUTH_MISSING)
@@ -195,17 +197,17 @@ class Oracle:
         crid = request.header("client-request-id")
         if crid is not None and data.client_request_id_format == "uuid" and not is_guid(crid):
             if crid.strip().strip("{}") and is_guid(crid.strip().strip("{}")):
-                v.open("SEM-BAD-HEADER", "client-request-id is a GUID in braces or padded: may be read",
+                v.open(sem.bad_header.id, "client-request-id is a GUID in braces or padded: may be read",
                        _o(400, *HEADER_CODES))
             else:
-                v.fault("SEM-BAD-HEADER", f"client-request-id {crid!r} is not a GUID", _o(400, *HEADER_CODES))
+                v.fault(sem.bad_header.id, f"client-request-id {crid!r} is not a GUID", _o(400, *HEADER_CODES))
         ret = request.header("return-client-request-id")
         if ret is not None and ret not in ("true", "false"):
             if ret.strip().lower() in ("true", "false"):
-                v.open("SEM-BAD-HEADER", f"return-client-request-id {ret!r}: a boolean in another case",
+                v.open(sem.bad_header.id, f"return-client-request-id {ret!r}: a boolean in another case",
                        _o(400, *HEADER_CODES))
             else:
-                v.fault("SEM-BAD-HEADER", f"return-client-request-id {ret!r} is not a boolean",
+                v.fault(sem.bad_header.id, f"return-client-request-id {ret!r} is not a boolean",
                         _o(400, *HEADER_CODES))
         self._read_date(request, v)
         self._read_content_type(request, v)
@@ -217,9 +219,9 @@ class Oracle:
         parsed = parse_http_date(date)
         if parsed is None:
             if _loose_date(date):
-                v.open("SEM-BAD-HEADER", f"ocp-date {date!r} is a date, not RFC 1123", _o(400, *HEADER_CODES))
+                v.open(sem.bad_header.id, f"ocp-date {date!r} is a date, not RFC 1123", _o(400, *HEADER_CODES))
             else:
-                v.fault("SEM-BAD-HEADER", f"ocp-date {date!r} is not an RFC 1123 date", _o(400, *HEADER_CODES))
+                v.fault(sem.bad_header.id, f"ocp-date {date!r} is not an RFC 1123 date", _o(400, *HEADER_CODES))
         elif self.auth_enforced is not False:
             skew = abs((datetime.now(UTC) - parsed).total_seconds())
             if skew > CLOCK_SKEW_SECONDS:
@@ -254,19 +256,19 @@ class Oracle:
         bad = _o(400, *QUERY_CODES)
         if not re.fullmatch(r"-?\d+", raw):
             if re.fullmatch(r"\s*[+-]?\d+\s*", raw) or not raw:
-                v.open("SEM-TIMEOUT-INVALID", f"timeout {raw!r}: an integer a lenient parser may read", bad)
+                v.open(sem.timeout_invalid.id, f"timeout {raw!r}: an integer a lenient parser may read", bad)
             else:
-                v.fault("SEM-TIMEOUT-INVALID", f"timeout {raw!r} is not an integer", bad)
+                v.fault(sem.timeout_invalid.id, f"timeout {raw!r} is not an integer", bad)
             return
         value = int(raw)
         if not INT32[0] <= value <= INT32[1]:
-            v.fault("SEM-TIMEOUT-INVALID", f"timeout {raw} is outside int32", bad)
+            v.fault(sem.timeout_invalid.id, f"timeout {raw} is outside int32", bad)
         elif value <= 0:
-            v.open("SEM-TIMEOUT-INVALID", f"timeout {value}: 0 or negative is not known (no minimum)", bad)
+            v.open(sem.timeout_invalid.id, f"timeout {value}: 0 or negative is not known (no minimum)", bad)
         elif value <= TIMEOUT_MAX or data.timeout_above_max == "must-accept":
-            v.requirements.add("SEM-TIMEOUT-VALID")
+            v.requirements.add(sem.timeout_valid.id)
         else:
-            v.open("SEM-TIMEOUT-VALID", f"timeout {value} above 30: SHOULD be accepted in this version", bad)
+            v.open(sem.timeout_valid.id, f"timeout {value} above 30: SHOULD be accepted in this version", bad)
 
     def _read_body(self, request: Request, data: ApiVersion, v: _Verdict) -> bool:
         """Read the body; True when it means 'no option' (absent, empty, {})."""
@@ -274,28 +276,28 @@ class Oracle:
         if not body:
             return True
         if not body.strip():  # whitespace only: a server may read it as no body or as broken JSON
-            v.open("SEM-BAD-BODY", "a body of whitespace only", _o(400, *BODY_CODES))
+            v.open(sem.bad_body.id, "a body of whitespace only", _o(400, *BODY_CODES))
             return False
         max_bytes = limits()[0]
         if len(body) > max_bytes:
-            v.fault("SEM-BODY-TOO-LARGE", f"a body of {len(body)} bytes (limit {max_bytes})",
+            v.fault(sem.body_too_large.id, f"a body of {len(body)} bytes (limit {max_bytes})",
                     _o(413, "RequestBodyTooLarge"), _o(400, "RequestBodyTooLarge", "RequestEntityTooLarge",
                                                          "InvalidRequestBody"))
             return False
         try:
             doc = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            v.fault("SEM-BAD-BODY", "the body is not JSON", _o(400, *BODY_CODES))
+            v.fault(sem.bad_body.id, "the body is not JSON", _o(400, *BODY_CODES))
             return False
         if doc is None:  # JSON null: a model binder may read it as an absent body
-            v.open("SEM-BAD-BODY", "the body is JSON null", _o(400, *BODY_CODES))
+            v.open(sem.bad_body.id, "the body is JSON null", _o(400, *BODY_CODES))
             return False
         if not isinstance(doc, dict):
-            v.fault("SEM-BAD-BODY", f"the body is JSON {type(doc).__name__}, not an object", _o(400, *BODY_CODES))
+            v.fault(sem.bad_body.id, f"the body is JSON {type(doc).__name__}, not an object", _o(400, *BODY_CODES))
             return False
         for key in doc:
             if key != OPTION_KEY:
-                v.open("SEM-UNKNOWN-PROPERTY", f"body property {key!r} is not defined",
+                v.open(sem.unknown_property.id, f"body property {key!r} is not defined",
                        _o(400, "UnsupportedProperty", "InvalidRequestBody", "InvalidPropertyValue"))
         if OPTION_KEY in doc:
             self._read_option(doc[OPTION_KEY], data, v)
@@ -304,28 +306,29 @@ class Oracle:
     def _read_option(self, option: object, data: ApiVersion, v: _Verdict) -> None:
         bad = _o(400, *OPTION_CODES)
         if option is None:
-            v.open("SEM-BAD-OPTION", "nodeReimageOption null: 202 as if absent, or 400", bad)
+            v.open(sem.bad_option.id, "nodeReimageOption null: 202 as if absent, or 400", bad)
         elif isinstance(option, str) and option in OPTIONS:
             return
         elif isinstance(option, str) and data.option_enum_open:
-            v.open("SEM-BAD-OPTION", f"nodeReimageOption {option!r} outside the four values of an open enum", bad)
+            v.open(sem.bad_option.id, f"nodeReimageOption {option!r} outside the four values of an open enum", bad)
         else:
-            v.fault("SEM-BAD-OPTION", f"nodeReimageOption {json.dumps(option)} is not one of {', '.join(OPTIONS)}",
+            v.fault(sem.bad_option.id, f"nodeReimageOption {json.dumps(option)} is not one of {', '.join(OPTIONS)}",
                     bad)
 
     def _read_resources(self, target: tuple[str, str], data: ApiVersion, v: _Verdict) -> None:
         pool_id, node_id = target
-        for kind, value, miss in (("pool", pool_id, POOL_NOT_FOUND), ("node", node_id, NODE_NOT_FOUND)):
+        for kind, value, miss, home in (("pool", pool_id, POOL_NOT_FOUND, sem.pool_not_found),
+                                        ("node", node_id, NODE_NOT_FOUND, sem.node_not_found)):
             if value in ("", ".", ".."):  # the path no longer names this resource: any 4xx routing answer
-                v.fault(f"SEM-{kind.upper()}-NOT-FOUND", f"an empty {kind} ID segment",
+                v.fault(home.id, f"an empty {kind} ID segment",
                         miss, _o(404), _o(400), _o(405))
                 return
             # The 64-character limit binds IDs users choose (pools); the service's own node IDs are longer
             # (live: 'tvmps_<64 hex>_d', 72 characters), so only a node ID's characters are judged.
             if not valid_id(value, limit=limits()[1] if kind == "pool" else None):
-                v.fault(f"SEM-{kind.upper()}-NOT-FOUND", f"{kind} ID {value!r} is not a valid ID",
+                v.fault(home.id, f"{kind} ID {value!r} is not a valid ID",
                         Outcome(404, miss.codes | {"ResourceNotFound"}), _o(400))
-        if any(f.requirement in ("SEM-POOL-NOT-FOUND", "SEM-NODE-NOT-FOUND") for f in v.faults):
+        if any(f.requirement in (sem.pool_not_found.id, sem.node_not_found.id) for f in v.faults):
             return
         if self.inventory is None:
             v.uncertain = True
@@ -334,16 +337,16 @@ class Oracle:
             return
         pool = self.inventory.pool(pool_id)
         if pool is None:
-            v.fault("SEM-POOL-NOT-FOUND", f"no pool {pool_id!r} in the inventory", POOL_NOT_FOUND)
+            v.fault(sem.pool_not_found.id, f"no pool {pool_id!r} in the inventory", POOL_NOT_FOUND)
             return
         if pool.id != pool_id:
-            v.requirements.add("SEM-POOL-ID-CASE")
+            v.requirements.add(sem.pool_id_case.id)
             v.notes.append(f"pool ID {pool_id!r} addresses pool {pool.id!r} (IDs are case-insensitive)")
         if pool.configuration == "virtualMachineConfiguration":
             if data.vm_pool_allowed:
-                v.requirements.add("SEM-POOL-CONFIG")
+                v.requirements.add(sem.pool_config.id)
             else:
-                v.fault("SEM-POOL-CONFIG", f"pool {pool.id!r} uses virtualMachineConfiguration, refused at "
+                v.fault(sem.pool_config.id, f"pool {pool.id!r} uses virtualMachineConfiguration, refused at "
                         f"api-version {data.id}", POOL_CONFIG)
         node = pool.node(node_id)
         if node is None:
@@ -354,7 +357,7 @@ class Oracle:
     def _unknown_node(self, nodes: tuple[Node, ...], pool_id: str, node_id: str, v: _Verdict) -> None:
         twin = next((n for n in nodes if n.id.lower() == node_id.lower()), None)
         if twin is None:
-            v.fault("SEM-NODE-NOT-FOUND", f"no node {node_id!r} in pool {pool_id!r}", NODE_NOT_FOUND)
+            v.fault(sem.node_not_found.id, f"no node {node_id!r} in pool {pool_id!r}", NODE_NOT_FOUND)
             return
         # Node ID case sensitivity is not documented: it may address the node or no node.
         v.open(None, f"node ID {node_id!r} differs from {twin.id!r} only by case", NODE_NOT_FOUND)
@@ -369,7 +372,7 @@ class Oracle:
             return
         state = self._states.get(key, node.state)
         if state not in ACCEPTING_STATES:
-            v.fault("SEM-NODE-STATE", f"node {node.id!r} is {state}, not idle or running", NODE_STATE)
+            v.fault(sem.node_state.id, f"node {node.id!r} is {state}, not idle or running", NODE_STATE)
 
 
 def _plausible_version(value: str) -> bool:

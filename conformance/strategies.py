@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
@@ -22,14 +22,12 @@ from conformance.inventory import ALL_STATES, Inventory
 from conformance.models import Request
 from conformance.rules import (
     ACCEPTING_STATES,
-    AUTH_BAD_SIGNATURE,
     AUTH_DIRECTIVE_HEADER,
-    AUTH_OMIT,
     OPTION_KEY,
     OPTIONS,
     TIMEOUT_MAX,
 )
-from conformance.spec import catalogue, limits, version
+from conformance.spec import limits, version
 
 Pairs = tuple[tuple[str, str], ...]
 T = TypeVar("T")
@@ -247,7 +245,7 @@ def echo_headers() -> SearchStrategy[Pairs]:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     """Which kind of each part a request is drawn from."""
 
     target: tuple[str, ...] = ("accept",)
@@ -297,7 +295,7 @@ def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> 
     return _kinds(table, kinds)
 
 
-def _requests(plan: _Plan, inventory: Inventory, api_version: str) -> SearchStrategy[Request]:
+def _requests(plan: Plan, inventory: Inventory, api_version: str) -> SearchStrategy[Request]:
     # Every part's strategy is built once here, not on each draw: building strategies inside a draw
     # made Hypothesis re-validate them every time (about 20 ms an example).
     targets = _targets(inventory, api_version, plan.target)
@@ -332,7 +330,7 @@ def other_methods() -> SearchStrategy[str]:
     return st.sampled_from(OTHER_METHODS)
 
 
-def _with_extra_fault(plan: _Plan) -> list[_Plan]:
+def _with_extra_fault(plan: Plan) -> list[Plan]:
     """Variants of a plan carrying one more fault, in each part the plan leaves clean."""
     out = []
     for part, kinds in FAULTY_PART.items():
@@ -348,7 +346,7 @@ def _with_extra_fault(plan: _Plan) -> list[_Plan]:
 def reimage_requests(*, inventory: Inventory, api_version: str,
                      valid: bool | None = None) -> SearchStrategy[Request]:
     """Whole reimage requests: valid (True), with at least one fault (False), or anything (None)."""
-    clean = _Plan(target=("accept", "case"), timeout=("absent", "valid", "above")
+    clean = Plan(target=("accept", "case"), timeout=("absent", "valid", "above")
                   if version(api_version).timeout_above_max == "must-accept" else ("absent", "valid"))
     if not version(api_version).option_enum_open:
         clean = replace(clean, extra={"bad_bodies": (*BAD_BODIES, "other-option")})
@@ -356,62 +354,47 @@ def reimage_requests(*, inventory: Inventory, api_version: str,
     # Combined faults: the oracle's union must hold for them too.
     faulty += [replace(faulty[0], headers="bad", version="bad"), replace(faulty[1], body=BAD_BODIES)]
 
-    def build(plan: _Plan) -> SearchStrategy[Request]:
+    def build(plan: Plan) -> SearchStrategy[Request]:
         return _requests(plan, inventory, api_version)
     if valid is True:
         return build(clean)
     bad = st.one_of(*(build(p) for p in faulty))
     if valid is False:
         return bad
-    mixed = _Plan(target=(*FAULTY_PART["target"], "accept", "case"), body=tuple(BODY_KINDS),
+    mixed = Plan(target=(*FAULTY_PART["target"], "accept", "case"), body=tuple(BODY_KINDS),
                   timeout=("absent", "valid", "above", "nonpositive"))
     return st.one_of(build(clean), bad, build(mixed))
 
 
-_FOCUS: dict[str, _Plan] = {
-    "SEM-NO-BODY": _Plan(body=("empty",)),
-    "SEM-POOL-NOT-FOUND": _Plan(target=("pool-unknown", "pool-malformed")),
-    "SEM-NODE-NOT-FOUND": _Plan(target=("node-unknown", "node-malformed")),
-    "SEM-POOL-ID-CASE": _Plan(target=("case",)),
-    "SEM-POOL-CONFIG": _Plan(target=("vm",)),
-    "SEM-NODE-STATE": _Plan(target=("state",)),
-    "SEM-BAD-OPTION": _Plan(body=("bad-option", "other-option", "null-option")),
-    "SEM-UNKNOWN-PROPERTY": _Plan(body=("unknown-property",)),
-    "SEM-BAD-BODY": _Plan(body=("malformed", "non-object")),
-    "SEM-BODY-TOO-LARGE": _Plan(body=("too-large",)),
-    "SEM-TIMEOUT-VALID": _Plan(timeout=("valid", "above")),
-    "SEM-TIMEOUT-INVALID": _Plan(timeout=("not-integer", "beyond-int32", "nonpositive")),
-    "SEM-BAD-HEADER": _Plan(headers="bad"),
-    "SEM-API-VERSION-MISSING": _Plan(version="missing"),
-    "SEM-API-VERSION-UNKNOWN": _Plan(version="unknown"),
-    "SEM-METHOD": _Plan(method="other", body=("empty",)),
-    "SEM-OPTION-EFFECT": _Plan(target=("running",), body=("option", "empty")),
-    "RSP-CRID-ECHO": _Plan(headers="echo"),
-    "AUTH-MISSING": _Plan(auth=AUTH_OMIT),
-    "AUTH-BAD-SIGNATURE": _Plan(auth=AUTH_BAD_SIGNATURE),
-}
-# Requirements decided on valid requests only (an extra fault would make them not applicable).
-_CLEAN_ONLY = ("SEM-NO-BODY", "SEM-POOL-ID-CASE", "SEM-TIMEOUT-VALID", "SEM-OPTION-EFFECT", "SEM-POOL-CONFIG")
-_VALID_ONLY = ("SDK-ACCEPT-RETURNS", "RSP-202-STATUS", "RSP-202-REQUEST-ID", "RSP-202-DATASERVICEID",
-               "RSP-202-DATASERVICEID-URL", "RSP-202-LAST-MODIFIED", "RSP-202-ETAG", "RSP-202-EMPTY-BODY",
-               "SEM-ACCEPT", "SEM-STATE-AFTER")
+@dataclass(frozen=True)
+class Focus:
+    """Which generated requests exercise a requirement: a requirement's home names one (checks/)."""
+
+    kind: Literal["valid", "faulty", "any", "plan"] = "any"
+    plan: Plan | None = None
+    extra_fault: bool = True  # plan: also the plan with one more fault in a part it leaves clean
+
+    def requests(self, *, inventory: Inventory, api_version: str) -> SearchStrategy[Request]:
+        """The strategy of requests this focus names, for an inventory and an api-version."""
+        def build(plan: Plan) -> SearchStrategy[Request]:
+            return _requests(plan, inventory, api_version)
+        if self.kind == "valid":
+            return reimage_requests(inventory=inventory, api_version=api_version, valid=True)
+        methods = build(Plan(method="other", body=("empty",)))
+        if self.kind == "faulty":
+            return st.one_of(reimage_requests(inventory=inventory, api_version=api_version, valid=False), methods)
+        if self.kind == "any" or self.plan is None:
+            return st.one_of(reimage_requests(inventory=inventory, api_version=api_version), methods)
+        if not self.extra_fault:
+            return build(self.plan)
+        return st.one_of(build(self.plan), st.one_of(*(build(p) for p in _with_extra_fault(self.plan))))
 
 
-def for_requirement(requirement_id: str, *, inventory: Inventory, api_version: str) -> SearchStrategy[Request]:
-    """Requests focused on the inputs that exercise one catalogue requirement."""
-    if requirement_id not in catalogue():
-        raise KeyError(f"unknown requirement {requirement_id!r}")
+def focused(*, extra_fault: bool = True, **parts: Any) -> Focus:
+    """A Focus on a plan (keyword parts of Plan: target, body, timeout, version, headers, method, auth)."""
+    return Focus("plan", Plan(**parts), extra_fault)
 
-    def build(plan: _Plan) -> SearchStrategy[Request]:
-        return _requests(plan, inventory, api_version)
-    if requirement_id in _VALID_ONLY:
-        return reimage_requests(inventory=inventory, api_version=api_version, valid=True)
-    methods = build(_Plan(method="other", body=("empty",)))
-    if requirement_id.startswith("ERR-"):
-        return st.one_of(reimage_requests(inventory=inventory, api_version=api_version, valid=False), methods)
-    plan = _FOCUS.get(requirement_id)
-    if plan is None:  # NO-SERVER-ERROR, RSP-CRID-NOT-ECHOED, and requirements other layers add: everything
-        return st.one_of(reimage_requests(inventory=inventory, api_version=api_version), methods)
-    if requirement_id in _CLEAN_ONLY:
-        return build(plan)
-    return st.one_of(build(plan), st.one_of(*(build(p) for p in _with_extra_fault(plan))))
+
+VALID_REQUESTS = Focus("valid")
+FAULTY_REQUESTS = Focus("faulty")
+ANY_REQUESTS = Focus("any")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.examples import explicit_examples
+from conformance.checks import examples_for
 from conformance.inventory import default_inventory
 from conformance.oracle import Oracle
 from conformance.spec import versions
@@ -19,7 +19,7 @@ FOCUSED = ("SEM-ACCEPT", "SEM-NO-BODY", "SEM-POOL-NOT-FOUND", "SEM-NODE-NOT-FOUN
 @pytest.mark.parametrize("requirement", FOCUSED)
 def test_explicit_examples_exercise_their_requirement(requirement: str, api_version: str) -> None:
     inventory = default_inventory()
-    requests = explicit_examples(requirement, inventory=inventory, api_version=api_version)
+    requests = examples_for(requirement, inventory=inventory, api_version=api_version)
     assert requests, f"no explicit example for {requirement}"
     oracle = Oracle(inventory, api_version, served_versions=frozenset(versions()), auth_enforced=False)
     for request in requests:
@@ -31,9 +31,9 @@ def test_explicit_examples_exercise_their_requirement(requirement: str, api_vers
 def test_explicit_examples_cover_every_non_accepting_state() -> None:
     inventory = default_inventory()
     states = {next(n.state for p in inventory.pools for n in p.nodes if n.id == r.node_id)
-              for r in explicit_examples("SEM-NODE-STATE", inventory=inventory, api_version="2024-07-01.20.0")}
+              for r in examples_for("SEM-NODE-STATE", inventory=inventory, api_version="2024-07-01.20.0")}
     assert states == {n.state for p in inventory.pools for n in p.nodes} - {"idle", "running"}
 
 
-def test_generic_requirements_have_no_explicit_examples() -> None:
-    assert explicit_examples("NO-SERVER-ERROR", inventory=default_inventory(), api_version="2023-11-01.18.0") == []
+def test_generic_requirements_have_no_examples_for() -> None:
+    assert examples_for("NO-SERVER-ERROR", inventory=default_inventory(), api_version="2023-11-01.18.0") == []

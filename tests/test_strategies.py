@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conformance import strategies
+from conformance import checks, strategies
 from conformance.inventory import default_inventory
 from conformance.models import Request
 from conformance.oracle import Oracle
@@ -94,14 +94,14 @@ def test_invalid_requests_carry_a_fault(request: Request) -> None:
     assert Oracle(INV, V21, auth_enforced=True).expect(request).faults
 
 
-def test_for_requirement_exists_for_every_catalogue_id() -> None:
+def test_requests_for_exists_for_every_catalogue_id() -> None:
     for rid in catalogue():
-        assert strategies.for_requirement(rid, inventory=INV, api_version=V18) is not None
+        assert checks.requests_for(rid, inventory=INV, api_version=V18) is not None
 
 
-def test_for_requirement_refuses_unknown_ids() -> None:
+def test_requests_for_refuses_unknown_ids() -> None:
     with pytest.raises(KeyError):
-        strategies.for_requirement("NOPE", inventory=INV, api_version=V18)
+        checks.requests_for("NOPE", inventory=INV, api_version=V18)
 
 
 SEMANTIC = [r.id for r in catalogue().values() if r.category in ("semantics", "auth")
@@ -109,17 +109,17 @@ SEMANTIC = [r.id for r in catalogue().values() if r.category in ("semantics", "a
 
 
 @pytest.mark.parametrize("requirement", SEMANTIC)
-def test_for_requirement_requests_exercise_that_requirement(requirement: str) -> None:
+def test_requests_for_exercise_that_requirement(requirement: str) -> None:
     oracle = Oracle(INV, V18, auth_enforced=True)
 
     @settings(max_examples=8, database=None, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(strategies.for_requirement(requirement, inventory=INV, api_version=V18))
+    @given(checks.requests_for(requirement, inventory=INV, api_version=V18))
     def prop(request: Request) -> None:
         assert sendable(request)
         assert requirement in oracle.expect(request).requirements
     prop()
 
 
-def test_for_requirement_is_deterministic_under_a_seed() -> None:
-    strategy = strategies.for_requirement("NO-SERVER-ERROR", inventory=INV, api_version=V18)
+def test_requests_for_is_deterministic_under_a_seed() -> None:
+    strategy = checks.requests_for("NO-SERVER-ERROR", inventory=INV, api_version=V18)
     assert draws(strategy, 20) == draws(strategy, 20)

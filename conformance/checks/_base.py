@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from conformance.examples import NONE as NO_EXAMPLES
+from conformance.examples import Examples
 from conformance.models import Exchange, Fault, NotApplicable, Request, RequirementFailure, Response
 from conformance.registry import Registry
-from conformance.rules import reimage_target
+from conformance.rules import is_guid, reimage_target
+from conformance.strategies import ANY_REQUESTS, Focus
 
 CheckFn = Callable[[Exchange], None]
 SHOWN_HEADERS = ("client-request-id", "return-client-request-id", "ocp-date", "Content-Type")
@@ -18,21 +21,35 @@ TRANSIENT = {503: "ServerBusy", 500: "OperationTimedOut"}
 
 @dataclass(frozen=True)
 class Check:
-    """One requirement's check: raises RequirementFailure, raises NotApplicable, or returns None (pass)."""
+    """One requirement's home in code: its check, the requests that exercise it and its explicit examples.
 
-    requirement: str
+    The check raises RequirementFailure, raises NotApplicable, or returns None (decided and met). The ID,
+    level, category and source live in spec/requirements.json; everything the code knows about the
+    requirement lives here, and other modules name it through this object (`.id`), never by a literal.
+    """
+
+    id: str
     fn: CheckFn
     offline: bool  # one recorded exchange, without an inventory, can decide it
+    focus: Focus = ANY_REQUESTS  # which generated requests exercise it
+    examples: Examples = NO_EXAMPLES  # one request per input class, tried before the generated ones
+    # "node": needs the node read before and after each 202; "tasks": also its running tasks, so it runs
+    # before any other property may reimage the nodes whose tasks still run
+    observes: Literal["", "node", "tasks"] = ""
+    generic: bool = False  # a rule every Batch operation follows (recorded traffic of other operations)
+
+    def __call__(self, exchange: Exchange) -> None:
+        self.fn(exchange)
 
 
 CHECKS: Registry[Check] = Registry("check")
 
 
-def check(requirement: str, *, offline: bool) -> Callable[[CheckFn], CheckFn]:
-    """Register a check function under its requirement ID."""
-    def wrap(fn: CheckFn) -> CheckFn:
-        CHECKS.add(requirement, Check(requirement, fn, offline))
-        return fn
+def check(requirement: str, *, offline: bool, focus: Focus = ANY_REQUESTS, examples: Examples = NO_EXAMPLES,
+          observes: Literal["", "node", "tasks"] = "", generic: bool = False) -> Callable[[CheckFn], Check]:
+    """Register a check function as the home of its requirement; the decorated name is the home."""
+    def wrap(fn: CheckFn) -> Check:
+        return CHECKS.add(requirement, Check(requirement, fn, offline, focus, examples, observes, generic))
     return wrap
 
 
@@ -111,8 +128,6 @@ def jsonish(value: Any) -> str:
 
 def require_guid_request_id(requirement: str, ex: Exchange, why: str) -> None:
     """Fail `requirement` unless the response carries a GUID request-id header."""
-    from conformance.rules import is_guid
-
     value = ex.response.header("request-id")
     if value is None or not is_guid(value.strip()):
         raise fail(requirement, ex, f"request-id header is {value!r}",

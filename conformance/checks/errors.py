@@ -15,6 +15,7 @@ from conformance.checks._base import (
     require_guid_request_id,
 )
 from conformance.models import Exchange
+from conformance.strategies import FAULTY_REQUESTS
 
 MESSAGE_TAIL = re.compile(r"\r?\nRequestId:(?P<rid>[^\r\n]*)\r?\nTime:(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}"
                           r"(?:\.\d+)?(?:Z|[+-]00:?00))$")
@@ -25,7 +26,7 @@ def _error(ex: Exchange) -> None:
         raise not_applicable(f"status {ex.response.status} is not an error")
 
 
-@check("ERR-CONTENT-TYPE", offline=True)
+@check("ERR-CONTENT-TYPE", offline=True, focus=FAULTY_REQUESTS, generic=True)
 def error_content_type(ex: Exchange) -> None:
     """An error answers with media type application/json (parameters allowed)."""
     _error(ex)
@@ -63,7 +64,7 @@ def schema_problem(doc: Any) -> str | None:
     return None
 
 
-@check("ERR-BODY-SCHEMA", offline=True)
+@check("ERR-BODY-SCHEMA", offline=True, focus=FAULTY_REQUESTS, generic=True)
 def error_body_schema(ex: Exchange) -> None:
     """An error body is a BatchError: code, message {lang, value}, optional values [{key, value?}]."""
     _error(ex)
@@ -80,14 +81,14 @@ def error_body_schema(ex: Exchange) -> None:
                    why="swagger: any status other than 202 returns BatchError")
 
 
-@check("ERR-REQUEST-ID", offline=True)
+@check("ERR-REQUEST-ID", offline=True, focus=FAULTY_REQUESTS, generic=True)
 def error_request_id(ex: Exchange) -> None:
     """An error carries a GUID request-id header."""
     _error(ex)
     require_guid_request_id("ERR-REQUEST-ID", ex, "observed on every live error")
 
 
-@check("ERR-MESSAGE-REQUEST-ID", offline=True)
+@check("ERR-MESSAGE-REQUEST-ID", offline=True, focus=FAULTY_REQUESTS, generic=True)
 def error_message_names_request(ex: Exchange) -> None:
     """message.value ends with RequestId:<request-id> and Time:<ISO 8601 UTC>."""
     _error(ex)
@@ -108,7 +109,7 @@ def error_message_names_request(ex: Exchange) -> None:
                    why="on the live service both name the same request")
 
 
-@check("ERR-CODE-EXPECTED", offline=True)
+@check("ERR-CODE-EXPECTED", offline=True, focus=FAULTY_REQUESTS)
 def error_code_expected(ex: Exchange) -> None:
     """The error code is one the oracle lists for this input and status."""
     _error(ex)

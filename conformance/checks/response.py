@@ -5,8 +5,11 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from conformance.checks._base import check, fail, is_reimage, not_applicable, require_guid_request_id
+from conformance.checks.semantics import bad_header
+from conformance.examples import Examples, headers_only
 from conformance.models import Exchange
 from conformance.rules import parse_http_date, reimage_target
+from conformance.strategies import VALID_REQUESTS, focused
 
 
 def _accepted(ex: Exchange) -> None:
@@ -16,7 +19,7 @@ def _accepted(ex: Exchange) -> None:
         raise not_applicable("not a reimage request")
 
 
-@check("RSP-202-STATUS", offline=True)
+@check("RSP-202-STATUS", offline=True, focus=VALID_REQUESTS)
 def status_is_202(ex: Exchange) -> None:
     """An accepted reimage answers exactly 202."""
     status = ex.response.status
@@ -27,14 +30,14 @@ def status_is_202(ex: Exchange) -> None:
                    why="the operation declares only 202 for success (swagger ComputeNode_Reimage)")
 
 
-@check("RSP-202-REQUEST-ID", offline=True)
+@check("RSP-202-REQUEST-ID", offline=True, focus=VALID_REQUESTS)
 def request_id_on_202(ex: Exchange) -> None:
     """A 202 carries a GUID request-id header."""
     _accepted(ex)
     require_guid_request_id("RSP-202-REQUEST-ID", ex, "swagger: request-id (uuid) on 202")
 
 
-@check("RSP-202-DATASERVICEID", offline=True)
+@check("RSP-202-DATASERVICEID", offline=True, focus=VALID_REQUESTS)
 def dataserviceid_on_202(ex: Exchange) -> None:
     """A 202 carries a DataServiceId header."""
     _accepted(ex)
@@ -44,7 +47,7 @@ def dataserviceid_on_202(ex: Exchange) -> None:
                    expected="a non-empty DataServiceId header", why="swagger 202 headers; the live service sends it")
 
 
-@check("RSP-202-DATASERVICEID-URL", offline=True)
+@check("RSP-202-DATASERVICEID-URL", offline=True, focus=VALID_REQUESTS)
 def dataserviceid_is_action_url(ex: Exchange) -> None:
     """DataServiceId is the action URL without a query."""
     _accepted(ex)
@@ -68,13 +71,15 @@ def _crid_request(ex: Exchange) -> tuple[str | None, str | None]:
     return ex.request.header("client-request-id"), ex.request.header("return-client-request-id")
 
 
-@check("RSP-CRID-ECHO", offline=True)
+@check("RSP-CRID-ECHO", offline=True, focus=focused(headers="echo"), generic=True,
+       examples=Examples((headers_only(("client-request-id", "9c4d50ee-2d56-4cd3-8152-34347dc9f2b0"),
+                                       ("return-client-request-id", "true")),)))
 def client_request_id_echoed(ex: Exchange) -> None:
     """return-client-request-id: true makes the response carry the sent client-request-id."""
     crid, ret = _crid_request(ex)
     if crid is None or ret != "true":
         raise not_applicable("client-request-id not sent with return-client-request-id: true")
-    if any(f.requirement == "SEM-BAD-HEADER" for f in ex.expectation.faults) or ex.response.status >= 500:
+    if any(f.requirement == bad_header.id for f in ex.expectation.faults) or ex.response.status >= 500:
         raise not_applicable("the request's own headers are refused, or a server error")
     echoed = ex.response.header("client-request-id")
     if echoed != crid:
@@ -83,7 +88,7 @@ def client_request_id_echoed(ex: Exchange) -> None:
                    why="swagger: returned when return-client-request-id is true (202 and errors)")
 
 
-@check("RSP-CRID-NOT-ECHOED", offline=True)
+@check("RSP-CRID-NOT-ECHOED", offline=True, generic=True)
 def client_request_id_not_echoed(ex: Exchange) -> None:
     """Without return-client-request-id: true, no client-request-id comes back."""
     _, ret = _crid_request(ex)
@@ -96,7 +101,7 @@ def client_request_id_not_echoed(ex: Exchange) -> None:
                    why="observed on the live service: never echoed when not asked for")
 
 
-@check("RSP-202-LAST-MODIFIED", offline=True)
+@check("RSP-202-LAST-MODIFIED", offline=True, focus=VALID_REQUESTS)
 def last_modified_is_a_date(ex: Exchange) -> None:
     """Last-Modified, when present on a 202, is an RFC 1123 date."""
     _accepted(ex)
@@ -109,7 +114,7 @@ def last_modified_is_a_date(ex: Exchange) -> None:
                    why="swagger: Last-Modified is date-time-rfc1123")
 
 
-@check("RSP-202-ETAG", offline=True)
+@check("RSP-202-ETAG", offline=True, focus=VALID_REQUESTS)
 def etag_not_empty(ex: Exchange) -> None:
     """ETag, when present on a 202, is a non-empty string."""
     _accepted(ex)
@@ -121,7 +126,7 @@ def etag_not_empty(ex: Exchange) -> None:
                    why="swagger: ETag is a string; an empty entity tag means nothing")
 
 
-@check("RSP-202-EMPTY-BODY", offline=True)
+@check("RSP-202-EMPTY-BODY", offline=True, focus=VALID_REQUESTS)
 def empty_202_body(ex: Exchange) -> None:
     """The 202 body is empty."""
     _accepted(ex)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from conformance.checks._base import batch_error, check, fail, not_applicable
 from conformance.models import Exchange
+from conformance.strategies import VALID_REQUESTS
 from conformance.targets.sdk import SDK_LABEL, SdkCall, SdkResponse
 
 
@@ -42,7 +43,7 @@ def sdk_error_code(ex: Exchange) -> None:
                    why="SDK users read the code from the exception, not the wire")
 
 
-@check("SDK-ACCEPT-RETURNS", offline=False)
+@check("SDK-ACCEPT-RETURNS", offline=False, focus=VALID_REQUESTS)
 def sdk_accept_returns(ex: Exchange) -> None:
     """A 202 on the wire: the SDK's reimage returned normally."""
     call = _sdk_call(ex)

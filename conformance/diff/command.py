@@ -14,7 +14,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as hsettings
 from hypothesis.strategies import SearchStrategy
 
-from conformance import strategies
+from conformance import checks, strategies
 from conformance.config import PROFILES
 from conformance.diff.classify import Side, changes_between, classify, normalise, touches
 from conformance.diff.report import CaseDiff, DiffResult, change_key, write_diff_reports
@@ -131,11 +131,8 @@ def _strategies(plan: Plan, inventory: Inventory, gen: str) -> list[SearchStrate
     chosen = [rid for rid, r in catalogue().items() if r.category in CATEGORIES]
     if plan.only:
         chosen = [rid for rid in plan.only if rid in catalogue()]
-    out = []
-    for_requirement = getattr(strategies, "for_requirement", None)
-    if for_requirement is not None:
-        out += [for_requirement(rid, inventory=inventory, api_version=gen) for rid in chosen]
-    if not plan.only or for_requirement is None:
+    out = [checks.requests_for(rid, inventory=inventory, api_version=gen) for rid in chosen]
+    if not plan.only:
         out.append(strategies.reimage_requests(inventory=inventory, api_version=gen))
     return out
 

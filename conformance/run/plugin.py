@@ -138,6 +138,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 _START = pytest.StashKey[float]()
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the requirement properties in the order their verdicts depend on, whatever order they were
+    collected in (run_phase: observed effects first, single-exchange requirements last)."""
+    positions = [i for i, item in enumerate(items) if "requirement_id" in getattr(item, "fixturenames", ())]
+    if not positions:
+        return
+    from conformance.run.session import run_phase
+
+    ordered = sorted((items[i] for i in positions),
+                     key=lambda item: run_phase(item.callspec.params["requirement_id"]))  # type: ignore[attr-defined]
+    for i, item in zip(positions, ordered, strict=True):
+        items[i] = item
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     """Attach a failure's request, response and reproduction to the pytest-html row."""

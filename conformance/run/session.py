@@ -12,9 +12,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import settings as hsettings
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from conformance import checks, strategies
+from conformance import checks
 from conformance.config import Settings
-from conformance.examples import explicit_examples
 from conformance.inventory import Inventory
 from conformance.models import (
     Exchange,
@@ -40,6 +39,24 @@ for _name, _n in PROFILE_EXAMPLES.items():
         suppress_health_check=list(HealthCheck),
         phases=(Phase.explicit, Phase.generate, Phase.shrink), report_multiple_bugs=False,
     )
+
+
+def is_passive(requirement_id: str) -> bool:
+    """Requirements any single exchange can decide are judged on every exchange the run sends, so a fault
+    met while testing another requirement is never missed (it is reported unshrunk)."""
+    requirement = catalogue().get(requirement_id)
+    return (requirement is not None and requirement.category in PASSIVE_CATEGORIES
+            and requirement_id in checks.CHECKS and checks.CHECKS.get(requirement_id).offline)
+
+
+def run_phase(requirement_id: str) -> int:
+    """When a requirement's property runs: observed effects first, those on running tasks before any other
+    property may reimage their nodes; single-exchange requirements last, after every other property's
+    exchanges were judged against them too."""
+    observes = checks.CHECKS.get(requirement_id).observes if requirement_id in checks.CHECKS else ""
+    if observes:
+        return 0 if observes == "tasks" else 1
+    return 3 if is_passive(requirement_id) else 2
 
 
 class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
@@ -70,11 +87,7 @@ class Session:
     def __post_init__(self) -> None:
         self.oracle = Oracle(self.inventory, self.settings.api_version,
                              served_versions=self.served_versions, auth_enforced=self.auth_enforced)
-        # Requirements any single exchange can decide are judged on every exchange the run sends, so a
-        # fault met while testing another requirement is never missed (it is reported unshrunk).
-        self.passive = tuple(rid for rid, r in self.run.requirements.items()
-                             if r.requirement.category in PASSIVE_CATEGORIES and rid in checks.CHECKS
-                             and checks.CHECKS.get(rid).offline)
+        self.passive = tuple(rid for rid in self.run.requirements if is_passive(rid))
 
     def judge_passively(self, own: str, exchange: Exchange) -> None:
         """Evaluate the single-exchange requirements on an exchange made for another requirement."""
@@ -183,9 +196,8 @@ class Session:
     def _run_property(self, requirement_id: str, result: RequirementResult) -> None:
         last = _Attempt()
         withheld: list[str] = []
-        observe = requirement_id in ("SEM-STATE-AFTER", "SEM-OPTION-EFFECT")
-        strategy = strategies.for_requirement(requirement_id, inventory=self.inventory,
-                                              api_version=self.settings.api_version)
+        observe = bool(checks.CHECKS.get(requirement_id).observes)
+        strategy = checks.requests_for(requirement_id, inventory=self.inventory, api_version=self.settings.api_version)
 
         @hsettings(hsettings.get_profile(f"batch-conformance-{self.settings.profile}"))
         @hypothesis_seed(self.settings.seed)
@@ -207,8 +219,8 @@ class Session:
                 result.examples += 1
 
         flaky = False
-        for request in explicit_examples(requirement_id, inventory=self.inventory,
-                                         api_version=self.settings.api_version):
+        for request in checks.examples_for(requirement_id, inventory=self.inventory,
+                                           api_version=self.settings.api_version):
             prop = example(request)(prop)
         try:
             prop()

@@ -39,6 +39,8 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.transport import Response as StResponse
 from schemathesis.specs.openapi import checks as st_checks
 
+from conformance.checks import errors, semantics
+from conformance.checks import response as rsp
 from conformance.checks._base import is_transient
 from conformance.models import Exchange, Request, RequirementFailure, Response
 from conformance.reporting.failures import describe_failure
@@ -60,14 +62,18 @@ if TYPE_CHECKING:
     from conformance.run.session import Session
 
 OPERATION = ("/pools/{poolId}/nodes/{nodeId}/reimage", "POST")
-# the catalogue entries this layer owns (category "spec-driven")
-SPEC_IDS = ("SPEC-STATUS-CODE", "SPEC-CONTENT-TYPE", "SPEC-RESPONSE-HEADERS", "SPEC-NEGATIVE-REJECTED")
-# catalogue entries whose rule a Schemathesis check (or our header check) states exactly: findings go there
-ROUTED_IDS = ("NO-SERVER-ERROR", "ERR-BODY-SCHEMA", "ERR-CONTENT-TYPE", "ERR-REQUEST-ID", "RSP-202-REQUEST-ID",
-              "RSP-202-DATASERVICEID", "RSP-202-LAST-MODIFIED", "SEM-ACCEPT")
+# The catalogue entries this layer owns (category "spec-driven"): this module is their home.
+SPEC_IDS = STATUS_CODE, CONTENT_TYPE, RESPONSE_HEADERS, NEGATIVE_REJECTED = (
+    "SPEC-STATUS-CODE", "SPEC-CONTENT-TYPE", "SPEC-RESPONSE-HEADERS", "SPEC-NEGATIVE-REJECTED")
+# Catalogue entries whose rule a Schemathesis check (or our header check) states exactly: findings go there.
+ROUTED_IDS = tuple(home.id for home in (
+    errors.no_server_error, errors.error_body_schema, errors.error_content_type, errors.error_request_id,
+    rsp.request_id_on_202, rsp.dataserviceid_on_202, rsp.last_modified_is_a_date, semantics.accept))
 LAYER_IDS = SPEC_IDS + ROUTED_IDS
-HEADER_IDS = {"request-id": ("RSP-202-REQUEST-ID", "ERR-REQUEST-ID"), "dataserviceid": ("RSP-202-DATASERVICEID",) * 2,
-              "last-modified": ("RSP-202-LAST-MODIFIED",) * 2}
+# response header -> (the requirement on a 202, the requirement on an error)
+HEADER_IDS = {"request-id": (rsp.request_id_on_202.id, errors.error_request_id.id),
+              "dataserviceid": (rsp.dataserviceid_on_202.id,) * 2,
+              "last-modified": (rsp.last_modified_is_a_date.id,) * 2}
 # examples per generation mode (positive, negative): the layer must stay within ~5 s on --profile standard
 PROFILE_EXAMPLES = {"quick": 6, "standard": 25, "thorough": 200}
 OFF_REASON = "the spec-driven layer is switched off (--no-schemathesis, setting schemathesis = false)"
@@ -152,15 +158,15 @@ def status_verdict(ex: Exchange) -> Finding:
     """SPEC-STATUS-CODE: the operation documents 202 and, as `default`, the BatchError of an error status."""
     status = ex.response.status
     if status == 202 or status >= 400:
-        return Finding("SPEC-STATUS-CODE", "status_code (ours)")
-    return _fail("SPEC-STATUS-CODE", "status_code (ours)", f"status {status} is not documented by the operation",
+        return Finding(STATUS_CODE, "status_code (ours)")
+    return _fail(STATUS_CODE, "status_code (ours)", f"status {status} is not documented by the operation",
                  "202, or an error status (4xx/5xx) answered with the `default` BatchError")
 
 
 def content_type_verdict(case: Case, ex: Exchange, response: StResponse) -> Iterator[Finding]:
     """content_type_conformance, except that a bodiless 2xx needs no media type (the 202 has no body)."""
     status = ex.response.status
-    rid = "ERR-CONTENT-TYPE" if status >= 400 else "SPEC-CONTENT-TYPE"
+    rid = errors.error_content_type.id if status >= 400 else CONTENT_TYPE
     if status < 400 and not ex.response.body:
         yield Finding(rid, "content_type_conformance")
         return
@@ -170,12 +176,12 @@ def content_type_verdict(case: Case, ex: Exchange, response: StResponse) -> Iter
 
 
 def schema_verdict(case: Case, ex: Exchange, response: StResponse) -> Iterator[Finding]:
-    """response_schema_conformance: an error answer is the `default` BatchError (ERR-BODY-SCHEMA)."""
+    """response_schema_conformance: an error answer is the `default` BatchError (the error-schema rule)."""
     if ex.response.status < 400:
         return
     failures = _st_failures(case, response, st_checks.response_schema_conformance)
-    yield (_fail("ERR-BODY-SCHEMA", "response_schema_conformance", _summary(failures), "a BatchError body")
-           if failures else Finding("ERR-BODY-SCHEMA", "response_schema_conformance"))
+    yield (_fail(errors.error_body_schema.id, "response_schema_conformance", _summary(failures), "a BatchError body")
+           if failures else Finding(errors.error_body_schema.id, "response_schema_conformance"))
 
 
 def _format_ok(fmt: str | None, value: str) -> bool:
@@ -197,7 +203,7 @@ def header_verdicts(ex: Exchange, op: APIOperation) -> Iterator[Finding]:
     formats = {name.lower(): spec.get("format") for name, spec in declared.items()}
     formats.setdefault("request-id", "uuid")  # x-ms-request-id names a GUID header on every answer
     for name in sorted(required | {n for n in formats if ex.response.header(n) is not None}):
-        rid = HEADER_IDS.get(name, ("SPEC-RESPONSE-HEADERS",) * 2)[0 if status < 400 else 1]
+        rid = HEADER_IDS.get(name, (RESPONSE_HEADERS,) * 2)[0 if status < 400 else 1]
         value = ex.response.header(name)
         check = "response_headers (ours)"
         if value is None:
@@ -213,34 +219,34 @@ def server_error_verdict(case: Case, ex: Exchange, response: StResponse) -> Find
     """not_a_server_error, with the catalogue's exception (503 ServerBusy / 500 OperationTimedOut)."""
     failures = _st_failures(case, response, not_a_server_error)
     if failures and not is_transient(ex.response):
-        return _fail("NO-SERVER-ERROR", "not_a_server_error", _summary(failures), "no 5xx")
-    return Finding("NO-SERVER-ERROR", "not_a_server_error")
+        return _fail(errors.no_server_error.id, "not_a_server_error", _summary(failures), "no 5xx")
+    return Finding(errors.no_server_error.id, "not_a_server_error")
 
 
 def data_verdicts(case: Case, ex: Exchange, response: StResponse, *, negative: bool | None) -> Iterator[Finding]:
     """negative_data_rejection / positive_data_acceptance, a failure only where the oracle agrees."""
     allowed = ex.expectation.statuses
     if not allowed or ex.response.status >= 500:
-        return  # no outcome predicted (not the reimage path), or NO-SERVER-ERROR's business
+        return  # no outcome predicted (not the reimage path), or the no-5xx rule's business
     faults = ", ".join(f"{f.requirement}: {f.description}" for f in ex.expectation.faults)
     if negative and ex.expectation.faults:
         fn = st_checks.negative_data_rejection
         failures = _st_failures(case, response, fn) if case.meta is not None else []
         explicit = case.meta is None and 200 <= ex.response.status < 300
         if (failures or explicit) and ex.response.status not in allowed:
-            yield _fail("SPEC-NEGATIVE-REJECTED", "negative_data_rejection",
+            yield _fail(NEGATIVE_REJECTED, "negative_data_rejection",
                         f"invalid input accepted with {ex.response.status} ({faults})", ex.expectation.describe())
         else:
-            yield Finding("SPEC-NEGATIVE-REJECTED", "negative_data_rejection")
+            yield Finding(NEGATIVE_REJECTED, "negative_data_rejection")
     elif negative is False and not ex.expectation.faults:
-        # the oracle finds nothing wrong: SEM-ACCEPT's rule (an answer only an open point explains is undecided)
+        # the oracle finds nothing wrong: the acceptance rule (an answer only an open point explains is undecided)
         failures = _st_failures(case, response, st_checks.positive_data_acceptance) if case.meta else []
         refused = bool(failures) or (case.meta is None and ex.response.status != 202)
         if refused and ex.response.status not in allowed:
-            yield _fail("SEM-ACCEPT", "positive_data_acceptance", f"valid input refused with {ex.response.status}",
-                        ex.expectation.describe())
+            yield _fail(semantics.accept.id, "positive_data_acceptance",
+                        f"valid input refused with {ex.response.status}", ex.expectation.describe())
         elif ex.response.status == 202:
-            yield Finding("SEM-ACCEPT", "positive_data_acceptance")
+            yield Finding(semantics.accept.id, "positive_data_acceptance")
 
 
 def judge(case: Case, ex: Exchange, op: APIOperation, *, negative: bool | None) -> list[Finding]:

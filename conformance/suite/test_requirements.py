@@ -10,16 +10,6 @@ from conformance.run.plugin import fail_requirement
 from conformance.run.session import Session
 from conformance.spec import catalogue
 
-# Observed effects need nodes whose tasks still run, so they go first; single-exchange requirements go
-# last, after every other property's exchanges were judged against them too (engine.judge_passively).
-OBSERVATIONS_FIRST = ("SEM-OPTION-EFFECT", "SEM-STATE-AFTER")
-
-
-def _run_order(rid: str) -> tuple[int, int]:
-    if rid in OBSERVATIONS_FIRST:
-        return 0, OBSERVATIONS_FIRST.index(rid)
-    return (2 if catalogue()[rid].category in ("response", "error") else 1), 0
-
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize over the selected requirement IDs (all, or those named with --only)."""
@@ -29,9 +19,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     unknown = [rid for rid in only if rid not in catalogue()]
     if unknown:
         raise pytest.UsageError(f"--only {', '.join(unknown)}: not a requirement ID of the catalogue")
-    # the spec-driven category has its own module (test_spec_driven.py)
-    ids = sorted((rid for rid, req in catalogue().items()
-                  if req.category != "spec-driven" and (not only or rid in only)), key=_run_order)
+    # the spec-driven category has its own module (test_spec_driven.py); the plugin orders the tests
+    ids = [rid for rid, req in catalogue().items() if req.category != "spec-driven" and (not only or rid in only)]
     metafunc.parametrize("requirement_id", [
         pytest.param(rid, id=rid, marks=pytest.mark.conformance_requirement(rid)) for rid in ids])
 

@@ -2,8 +2,8 @@
 
 A signer is ``(Request, base_url) -> Request``: it returns the request as it must go on the wire. It reads
 and strips the generator's auth directive (header ``x-batch-conformance-auth``, see conformance.oracle):
-``omit`` sends no Authorization (AUTH-MISSING cases), ``bad-signature`` sends a Shared Key signature that
-can never verify (AUTH-BAD-SIGNATURE cases). A request that already carries Authorization is left alone.
+``omit`` sends no Authorization (the missing-authorization cases), ``bad-signature`` sends a Shared Key signature that
+can never verify (the bad-signature cases). A request that already carries Authorization is left alone.
 Secrets are read only from the environment and registered for redaction before first use.
 """
 

@@ -38,8 +38,7 @@ from conformance.rules import REIMAGE_PATH
 from conformance.spec import catalogue, default_version, versions
 
 # Rules every Batch operation follows; other operations' exchanges are checked against these only.
-GENERIC = ("ERR-CONTENT-TYPE", "ERR-BODY-SCHEMA", "ERR-REQUEST-ID", "ERR-MESSAGE-REQUEST-ID",
-           "RSP-CRID-ECHO", "RSP-CRID-NOT-ECHOED")
+GENERIC = tuple(rid for rid, home in checks.CHECKS.items() if home.generic)
 MAX_LOCATIONS = 20
 
 

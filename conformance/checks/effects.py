@@ -1,0 +1,111 @@
+"""Observed effects of an accepted reimage (SEM-STATE-AFTER, SEM-OPTION-EFFECT): the node read around a 202."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conformance.checks._base import check, fail, is_reimage, not_applicable
+from conformance.models import Exchange
+from conformance.rules import OPTION_KEY
+from conformance.strategies import VALID_REQUESTS, focused
+
+# Reimaging passes through these states before the node is idle again (node lifecycle, swagger states).
+STATES_AFTER = frozenset({"reimaging", "starting", "waitingforstarttask", "idle"})
+# Tasks that are back in the queue (requeued) and tasks that are over.
+QUEUED, DONE = frozenset({"active", "preparing"}), frozenset({"completed"})
+
+def _option(ex: Exchange) -> str:
+    """The option the request asked for; requeue when absent."""
+    try:
+        doc = json.loads(ex.request.body or b"{}")
+    except ValueError:
+        return "requeue"
+    value = doc.get(OPTION_KEY) if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else "requeue"
+
+
+def _accepted(ex: Exchange) -> None:
+    if ex.response.status != 202 or not is_reimage(ex.request):
+        raise not_applicable("not an accepted reimage")
+
+
+def _state(raw: Any) -> str | None:
+    value = raw.get("state") if isinstance(raw, dict) else raw
+    return value if isinstance(value, str) else None
+
+
+@check("SEM-STATE-AFTER", offline=False, focus=VALID_REQUESTS, observes="node")
+def state_after(ex: Exchange) -> None:
+    """After a 202 the node reads reimaging (or, once done, idle)."""
+    _accepted(ex)
+    after = _state(ex.context.get("node_after"))
+    if after is None:
+        raise not_applicable("the node was not read after the 202")
+    allowed = set(STATES_AFTER)
+    # Running tasks may still be finishing (taskcompletion, retaineddata) or being terminated: a node
+    # that was running may still read running; one known to have been idle may not.
+    if _state(ex.context.get("node_before")) != "idle":
+        allowed.add("running")
+    if after not in allowed:
+        raise fail("SEM-STATE-AFTER", ex, f"the node reads {after!r} after the 202",
+                   expected=f"one of {', '.join(sorted(allowed))}",
+                   why="an accepted reimage puts the node in reimaging, and it comes back idle")
+    _changed_since(ex, after)
+
+
+def _transition(raw: Any) -> str | None:
+    value = raw.get("stateTransitionTime") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _changed_since(ex: Exchange, after: str) -> None:
+    """An idle node reading idle again must show a newer stateTransitionTime: it went through reimaging."""
+    before = ex.context.get("node_before")
+    if _state(before) != "idle" or after != "idle":
+        return
+    watched = (ex.context.get("node_watch") or {}).get("states") or ()
+    if "reimaging" in watched:
+        return  # the live-safety watch saw the node reimaging
+    t_before, t_after = _transition(before), _transition(ex.context.get("node_after"))
+    if t_before is not None and t_before == t_after:
+        raise fail("SEM-STATE-AFTER", ex,
+                   f"the node reads idle with the same stateTransitionTime ({t_after}) as before the 202",
+                   expected="the node to enter reimaging (a new stateTransitionTime), then come back idle",
+                   why="an accepted reimage changes the node's state; ComputeNode.stateTransitionTime records it")
+
+
+def _tasks(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, list):
+        return {}
+    return {str(t["id"]): str(t.get("state")) for t in raw if isinstance(t, dict) and "id" in t}
+
+
+@check("SEM-OPTION-EFFECT", offline=False, observes="tasks",
+       focus=focused(target=("running",), body=("option", "empty"), extra_fault=False))
+def option_effect(ex: Exchange) -> None:
+    """Running tasks are requeued, terminated or left to finish as the option says."""
+    _accepted(ex)
+    if "tasks_before" not in ex.context or "tasks_after" not in ex.context:
+        raise not_applicable("tasks were not observed around the 202")
+    before, after = _tasks(ex.context["tasks_before"]), _tasks(ex.context["tasks_after"])
+    running = [t for t, s in before.items() if s == "running" and t in after]
+    if not running:
+        raise not_applicable("no running task was observed before and after")
+    option = _option(ex)
+    node_after = _state(ex.context.get("node_after"))
+    still = [t for t in running if after[t] == "running"]
+    if option in ("requeue", "terminate") and node_after in ("reimaging", "idle") and still:
+        raise fail("SEM-OPTION-EFFECT", ex,
+                   f"with {option}, the node reads {node_after} while tasks {still} still run",
+                   expected="running tasks terminated before the node is reimaged",
+                   why="requeue and terminate: 'Reimage the Compute Node as soon as Tasks have been terminated'")
+    # Otherwise only contradictions are failures: timing can leave a task running a little longer.
+    forbidden = {"requeue": DONE, "terminate": QUEUED}.get(option, QUEUED)
+    wrong = {t: after[t] for t in running if after[t] in forbidden}
+    if wrong:
+        meaning = {"requeue": "terminated and requeued (active again, not completed)",
+                   "terminate": "terminated and not run again (not requeued)"}.get(
+            option, "allowed to finish (not requeued)")
+        raise fail("SEM-OPTION-EFFECT", ex, f"with {option}, running tasks are now {wrong}",
+                   expected=f"running tasks {meaning}", why="the option enum's descriptions (swagger)")
