@@ -16,7 +16,7 @@ from hypothesis.strategies import SearchStrategy
 
 from conformance import checks, strategies
 from conformance.inventory import Inventory
-from conformance.models import Exchange, Request, RequirementFailure, Response
+from conformance.models import Exchange, Observations, Request, RequirementFailure, Response
 from conformance.oracle import Oracle
 from conformance.rules import strip_auth_directive
 from conformance.spec import versions
@@ -147,7 +147,7 @@ def generate_send_validate(base_url: str, inventory: Inventory, api_version: str
         expectation = oracle.expect(request)
         response = _requests_send(session, base_url, request)
         oracle.observe(request, response)
-        exchange = Exchange(request, response, expectation, api_version, base_url, {"auth_enforced": False})
+        exchange = Exchange(request, response, expectation, api_version, base_url, Observations(auth_enforced=False))
         for rid in LOOP_CHECKS:
             try:
                 checks.evaluate(rid, exchange)

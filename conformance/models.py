@@ -144,12 +144,54 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class TaskView:
+    """A task as the target showed it around a reimage (the node's recent tasks, the pool's queued tasks)."""
+
+    id: str
+    state: str
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """A node as Get Node showed it: its state, when it last changed, and the tasks seen with it."""
+
+    state: str | None
+    transition_time: str | None = None
+    tasks: tuple[TaskView, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeWatch:
+    """What live safety's watch after an accepted reimage saw: the states read, and whether it settled."""
+
+    pool_id: str
+    node_id: str
+    states: tuple[str, ...]
+    settled: bool
+    waited: float
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What the run knew or saw around one exchange, besides the exchange itself."""
+
+    auth_enforced: bool | None = None  # whether the target is known to enforce authentication
+    node_before: NodeView | None = None  # read just before a request that could be accepted
+    node_after: NodeView | None = None  # read just after a 202
+    watch: NodeWatch | None = None  # live safety's watch after a 202 on a real node
+    location: str | None = None  # recorded traffic: the file and entry it came from
+
+
+NOTHING_OBSERVED = Observations()
+
+
+@dataclass(frozen=True)
 class Exchange:
-    """Everything a check may look at: what was sent, what came back, what was expected."""
+    """Everything a check may look at: what was sent, what came back, what was expected, what was observed."""
 
     request: Request
     response: Response
     expectation: Expectation
     api_version: str
     base_url: str = ""
-    context: dict[str, Any] = field(default_factory=dict, compare=False)
+    observed: Observations = field(default=NOTHING_OBSERVED, compare=False)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from conformance.checks import CHECKS, evaluate
 from conformance.inventory import Inventory, Node, Pool, default_inventory
-from conformance.models import Exchange, Request, RequirementFailure, Response
+from conformance.models import Exchange, NodeView, Observations, Request, RequirementFailure, Response, TaskView
 from conformance.oracle import Oracle
 from conformance.rules import AUTH_BAD_SIGNATURE, AUTH_DIRECTIVE_HEADER, AUTH_OMIT
 from conformance.spec import catalogue, limits
@@ -44,7 +43,7 @@ def sample_exchange(name: str, inventory: Inventory | None = None, *, auth: bool
     request, response, version = load_sample(name)
     version = version if version in ("2023-05-01.17.0", "2025-06-01") else V
     oracle = Oracle(inventory, version, auth_enforced=auth)
-    return Exchange(request, response, oracle.expect(request), version, "", {"auth_enforced": auth})
+    return Exchange(request, response, oracle.expect(request), version, "", Observations(auth_enforced=auth))
 
 
 def reimage_202() -> Exchange:
@@ -88,16 +87,17 @@ def err(status: int, code: str, *, rid: str = RID, message: str | None = None,
 
 
 def ex(request: Request, response: Response, *, auth: bool | None = False, version: str = V,
-       context: dict[str, Any] | None = None) -> Exchange:
+       before: NodeView | None = None, after: NodeView | None = None) -> Exchange:
     """An exchange judged by a fresh oracle over the default inventory."""
     expectation = Oracle(default_inventory(), version, auth_enforced=auth).expect(request)
-    return Exchange(request, response, expectation, version, "", {"auth_enforced": auth, **(context or {})})
+    observed = Observations(auth_enforced=auth, node_before=before, node_after=after)
+    return Exchange(request, response, expectation, version, "", observed)
 
 
 ECHO = (("client-request-id", CRID), ("return-client-request-id", "true"))
 BIG = b'{"nodeReimageOption": "requeue"' + b" " * limits()[0] + b"}"
 TERMINATE = req("pool-cs", "running-1", body=b'{"nodeReimageOption": "terminate"}')
-TASKS_BEFORE = {"tasks_before": [{"id": "task-1", "state": "running"}]}
+RUNNING_BEFORE = NodeView("running", tasks=(TaskView("task-1", "running"),))
 
 Pair = tuple[Callable[[], Exchange], Callable[[], Exchange]]
 CASES: dict[str, Pair] = {
@@ -157,13 +157,13 @@ CASES: dict[str, Pair] = {
                                            err(400, "UnsupportedRequestVersion"))),
     "SEM-METHOD": (lambda: ex(req(method="GET"), Response(200, (("request-id", RID),), b"{}")),
                    lambda: ex(req(method="GET"), err(405, "UnsupportedHttpVerb"))),
-    "SEM-STATE-AFTER": (lambda: ex(req(), ok202(), context={"node_after": {"state": "unusable"}}),
-                        lambda: ex(req(), ok202(), context={"node_after": {"state": "reimaging"}})),
+    "SEM-STATE-AFTER": (lambda: ex(req(), ok202(), after=NodeView("unusable")),
+                        lambda: ex(req(), ok202(), after=NodeView("reimaging"))),
     "SEM-OPTION-EFFECT": (
-        lambda: ex(TERMINATE, ok202(TERMINATE), context={
-            **TASKS_BEFORE, "tasks_after": [{"id": "task-1", "state": "active"}]}),
-        lambda: ex(TERMINATE, ok202(TERMINATE), context={
-            **TASKS_BEFORE, "tasks_after": [{"id": "task-1", "state": "completed"}]})),
+        lambda: ex(TERMINATE, ok202(TERMINATE), before=RUNNING_BEFORE,
+                   after=NodeView("reimaging", tasks=(TaskView("task-1", "active"),))),
+        lambda: ex(TERMINATE, ok202(TERMINATE), before=RUNNING_BEFORE,
+                   after=NodeView("reimaging", tasks=(TaskView("task-1", "completed"),)))),
     "AUTH-MISSING": (lambda: ex(req(headers=((AUTH_DIRECTIVE_HEADER, AUTH_OMIT),)), ok202(), auth=True),
                      lambda: ex(req(headers=((AUTH_DIRECTIVE_HEADER, AUTH_OMIT),)),
                                 load_sample("missing-auth-400_2020-09-01.12.0.json")[1], auth=True)),

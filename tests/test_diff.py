@@ -130,8 +130,9 @@ def test_diff_remote_destructive_busy_node_is_inconclusive_within_budget(tmp_pat
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps(default_inventory().to_json()))
     with EmbeddedEmulator(reimage_seconds=60) as target:  # a reimaged node stays busy for the whole diff
+        # --watch-seconds 0: live safety reads the node once after a reimage and does not wait for it
         code, doc = _diff(tmp_path, "--target", target.url, "--inventory", str(inventory), "--allow-destructive",
-                          "--max-reimages", "8", *_only("SEM-ACCEPT", "SEM-POOL-CONFIG"))
+                          "--max-reimages", "8", "--watch-seconds", "0", *_only("SEM-ACCEPT", "SEM-POOL-CONFIG"))
         reimages = sum(n.reimages for p in target.state.pools.values() for n in p.nodes.values())
     assert 0 < reimages <= 8 and doc["withheld"] > 0
     assert code == 0 and doc["counts"]["unexpected"] == 0 and doc["counts"]["inconclusive"] > 0

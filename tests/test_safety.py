@@ -21,8 +21,8 @@ from conformance.emulator import AuthConfig, EmbeddedEmulator
 from conformance.inventory import Inventory, default_inventory, parse_inventory
 from conformance.models import HarnessError, Request, Response
 from conformance.oracle import Oracle
-from conformance.run import safety
-from conformance.run.session import Session, Withheld, new_run
+from conformance.run.safety import Planned, Withheld
+from conformance.run.session import Session, new_run
 from conformance.targets.http import HttpTarget
 
 V18 = "2023-11-01.18.0"
@@ -159,55 +159,69 @@ def test_run_allow_destructive_at_most_n_only_expendable(tmp_path: Path,
             assert (pool.lower(), node) in EXPENDABLE
 
 
-def _session(url: str, inventory: Inventory, *, watch_seconds: float = 900.0) -> Session:
-    settings = Settings(target=url, api_version=V18, allow_destructive=True, max_reimages=5,
+def _session(url: str, inventory: Inventory, *, watch_seconds: float = 900.0, max_reimages: int = 5) -> Session:
+    settings = Settings(target=url, api_version=V18, allow_destructive=True, max_reimages=max_reimages,
                         watch_seconds=watch_seconds)
     return Session(settings, HttpTarget(url), inventory, new_run(settings, url, "test"))
 
 
-def test_before_destructive_node_not_idle_on_service_withheld_nothing_posted() -> None:
+def _planned(session: Session, request: Request) -> Planned:
+    return Planned(request, session.oracle.expect(request), session.node_state)
+
+
+def test_live_safety_node_not_idle_on_service_withheld_nothing_posted() -> None:
     with EmbeddedEmulator(inventory=_inventory(EXPENDABLE, {"idle-1": "rebooting"})) as emu:
         proxy = Recorder(upstream=emu.url).start()
         session = _session(proxy.url, _inventory(EXPENDABLE))  # the run believes idle-1 is idle
-        request = Request("pool-cs", "idle-1", query=Q)
         with pytest.raises(Withheld, match="rebooting"):
-            session._gate(request, session.oracle.expect(request))
-            safety.before_destructive(session, request)
+            session.safety.admit(_planned(session, Request("pool-cs", "idle-1", query=Q)))
         proxy.stop()
     assert [s.method for s in proxy.seen] == ["GET"] and proxy.seen[0].path.startswith("/pools/pool-cs/nodes/idle-1?")
+    assert session.safety.spent == 0  # a withheld request spends none of --max-reimages
 
 
-def test_before_destructive_idle_node_passes_negative_request_reads_nothing(
+def test_live_safety_idle_node_passes_negative_request_reads_nothing(
         proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
     _, proxy = proxied
     session = _session(proxy.url, _inventory(EXPENDABLE))
-    safety.before_destructive(session, Request("pool-cs", "running-1", query=Q))
-    safety.before_destructive(session, Request("no-such-pool", "idle-1", query=Q))
-    assert [s.method for s in proxy.seen] == ["GET"]
+    session.safety.admit(_planned(session, Request("pool-cs", "running-1", query=Q)))
+    session.safety.admit(_planned(session, Request("no-such-pool", "idle-1", query=Q)))
+    assert [s.method for s in proxy.seen] == ["GET"] and session.safety.spent == 1
 
 
-def test_after_destructive_polls_until_idle_again() -> None:
+def test_live_safety_budget_counts_every_request_of_one_admission(proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
+    _, proxy = proxied
+    session = _session(proxy.url, _inventory(EXPENDABLE), max_reimages=1)
+    both = [_planned(session, Request("pool-cs", node, query=Q)) for node in ("idle-1", "running-1")]
+    with pytest.raises(Withheld, match="--max-reimages 1"):
+        session.safety.admit(*both)
+    assert session.safety.spent == 0 and proxy.seen == []
+
+
+def test_live_safety_watch_polls_until_idle_again() -> None:
     with EmbeddedEmulator(inventory=_inventory(EXPENDABLE), reimage_seconds=0.3) as emu:
         session = _session(emu.url, _inventory(EXPENDABLE))
-        request = Request("pool-cs", "idle-1", query=Q)
-        response = session.target.send(request)
-        watch = safety.after_destructive(session, request, response, poll=0.05)["node_watch"]
-    assert response.status == 202 and watch["settled"] and watch["states"][0] == "reimaging"
-    assert watch["states"][-1] == "idle" and 0.2 <= watch["waited"] < 5
+        session.safety.poll = 0.05
+        planned = _planned(session, Request("pool-cs", "idle-1", query=Q))
+        response = session.target.send(planned.request)
+        watch = session.safety.watch(planned, response)
+    assert response.status == 202 and watch is not None and watch.settled and watch.states[0] == "reimaging"
+    assert watch.states[-1] == "idle" and 0.2 <= watch.waited < 5
 
 
-def test_after_destructive_time_limit_stops_watching() -> None:
+def test_live_safety_watch_time_limit_stops_watching() -> None:
     with EmbeddedEmulator(inventory=_inventory(EXPENDABLE), reimage_seconds=60) as emu:
         session = _session(emu.url, _inventory(EXPENDABLE), watch_seconds=0.3)
-        request = Request("pool-cs", "idle-1", query=Q)
-        watch = safety.after_destructive(session, request, session.target.send(request), poll=0.05)["node_watch"]
-    assert not watch["settled"] and set(watch["states"]) == {"reimaging"} and watch["waited"] < 2
+        session.safety.poll = 0.05
+        planned = _planned(session, Request("pool-cs", "idle-1", query=Q))
+        watch = session.safety.watch(planned, session.target.send(planned.request))
+    assert watch is not None and not watch.settled and set(watch.states) == {"reimaging"} and watch.waited < 2
 
 
-def test_after_destructive_error_response_not_watched(proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
+def test_live_safety_error_response_not_watched(proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
     _, proxy = proxied
     session = _session(proxy.url, _inventory(EXPENDABLE))
-    assert safety.after_destructive(session, Request("pool-cs", "idle-1", query=Q), Response(409)) == {}
+    assert session.safety.watch(_planned(session, Request("pool-cs", "idle-1", query=Q)), Response(409)) is None
     assert proxy.seen == []
 
 

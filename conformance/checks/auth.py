@@ -11,7 +11,7 @@ from conformance.strategies import focused
 
 
 def _auth(requirement: str, ex: Exchange, why: str) -> None:
-    if ex.context.get("auth_enforced") is not True:
+    if ex.observed.auth_enforced is not True:
         raise not_applicable("the target is not known to enforce authentication")
     judge(requirement, ex, why)
 

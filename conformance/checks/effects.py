@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from conformance.checks._base import check, fail, is_reimage, not_applicable
-from conformance.models import Exchange
+from conformance.models import Exchange, NodeView
 from conformance.rules import OPTION_KEY
 from conformance.strategies import VALID_REQUESTS, focused
 
@@ -30,22 +29,22 @@ def _accepted(ex: Exchange) -> None:
         raise not_applicable("not an accepted reimage")
 
 
-def _state(raw: Any) -> str | None:
-    value = raw.get("state") if isinstance(raw, dict) else raw
-    return value if isinstance(value, str) else None
+def _state(view: NodeView | None) -> str | None:
+    return view.state if view is not None else None
 
 
 @check("SEM-STATE-AFTER", offline=False, focus=VALID_REQUESTS, observes="node")
 def state_after(ex: Exchange) -> None:
     """After a 202 the node reads reimaging (or, once done, idle)."""
     _accepted(ex)
-    after = _state(ex.context.get("node_after"))
+    seen = ex.observed
+    after = _state(seen.node_after)
     if after is None:
         raise not_applicable("the node was not read after the 202")
     allowed = set(STATES_AFTER)
     # Running tasks may still be finishing (taskcompletion, retaineddata) or being terminated: a node
     # that was running may still read running; one known to have been idle may not.
-    if _state(ex.context.get("node_before")) != "idle":
+    if _state(seen.node_before) != "idle":
         allowed.add("running")
     if after not in allowed:
         raise fail("SEM-STATE-AFTER", ex, f"the node reads {after!r} after the 202",
@@ -54,31 +53,22 @@ def state_after(ex: Exchange) -> None:
     _changed_since(ex, after)
 
 
-def _transition(raw: Any) -> str | None:
-    value = raw.get("stateTransitionTime") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and value else None
-
-
 def _changed_since(ex: Exchange, after: str) -> None:
     """An idle node reading idle again must show a newer stateTransitionTime: it went through reimaging."""
-    before = ex.context.get("node_before")
-    if _state(before) != "idle" or after != "idle":
+    before, now = ex.observed.node_before, ex.observed.node_after
+    if before is None or now is None or before.state != "idle" or after != "idle":
         return
-    watched = (ex.context.get("node_watch") or {}).get("states") or ()
-    if "reimaging" in watched:
+    if ex.observed.watch is not None and "reimaging" in ex.observed.watch.states:
         return  # the live-safety watch saw the node reimaging
-    t_before, t_after = _transition(before), _transition(ex.context.get("node_after"))
-    if t_before is not None and t_before == t_after:
+    if before.transition_time is not None and before.transition_time == now.transition_time:
         raise fail("SEM-STATE-AFTER", ex,
-                   f"the node reads idle with the same stateTransitionTime ({t_after}) as before the 202",
+                   f"the node reads idle with the same stateTransitionTime ({now.transition_time}) as before the 202",
                    expected="the node to enter reimaging (a new stateTransitionTime), then come back idle",
                    why="an accepted reimage changes the node's state; ComputeNode.stateTransitionTime records it")
 
 
-def _tasks(raw: Any) -> dict[str, str]:
-    if not isinstance(raw, list):
-        return {}
-    return {str(t["id"]): str(t.get("state")) for t in raw if isinstance(t, dict) and "id" in t}
+def _tasks(view: NodeView) -> dict[str, str]:
+    return {task.id: task.state for task in view.tasks}
 
 
 @check("SEM-OPTION-EFFECT", offline=False, observes="tasks",
@@ -86,14 +76,15 @@ def _tasks(raw: Any) -> dict[str, str]:
 def option_effect(ex: Exchange) -> None:
     """Running tasks are requeued, terminated or left to finish as the option says."""
     _accepted(ex)
-    if "tasks_before" not in ex.context or "tasks_after" not in ex.context:
+    seen = ex.observed
+    if seen.node_before is None or seen.node_after is None:
         raise not_applicable("tasks were not observed around the 202")
-    before, after = _tasks(ex.context["tasks_before"]), _tasks(ex.context["tasks_after"])
+    before, after = _tasks(seen.node_before), _tasks(seen.node_after)
     running = [t for t, s in before.items() if s == "running" and t in after]
     if not running:
         raise not_applicable("no running task was observed before and after")
     option = _option(ex)
-    node_after = _state(ex.context.get("node_after"))
+    node_after = seen.node_after.state
     still = [t for t in running if after[t] == "running"]
     if option in ("requeue", "terminate") and node_after in ("reimaging", "idle") and still:
         raise fail("SEM-OPTION-EFFECT", ex,

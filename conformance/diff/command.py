@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import seed as hypothesis_seed
@@ -15,14 +16,15 @@ from hypothesis import settings as hsettings
 from hypothesis.strategies import SearchStrategy
 
 from conformance import checks, strategies
-from conformance.config import PROFILES
+from conformance.config import PROFILES, Settings
 from conformance.diff.classify import Side, changes_between, classify, normalise, touches
 from conformance.diff.report import CaseDiff, DiffResult, change_key, write_diff_reports
 from conformance.inventory import Inventory, default_inventory, load_inventory
-from conformance.models import Expectation, HarnessError, Request, UsageError
+from conformance.models import HarnessError, Request, UsageError
 from conformance.oracle import Oracle
 from conformance.rules import ACCEPTING_STATES, reimage_target
-from conformance.run.session import PROFILE_EXAMPLES, Withheld
+from conformance.run.safety import LiveSafety, Planned, Withheld
+from conformance.run.session import PROFILE_EXAMPLES
 from conformance.spec import ApiVersion, catalogue, version, versions
 from conformance.targets.base import NotExpressible, Target
 from conformance.targets.http import HttpTarget
@@ -52,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-reimages", type=int, default=1, help="remote targets: at most this many possible reimages")
     add("--rate", type=float, help="remote targets: at most this many requests per second")
     add("--request-timeout", type=float, default=30.0, help="seconds to wait for one answer")
+    add("--watch-seconds", type=float, default=Settings.watch_seconds,
+        help="remote targets: after a real reimage, how long Get Node is watched until the node is idle again")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Plan:
     max_reimages: int
     rate: float | None
     request_timeout: float
+    watch_seconds: float
 
     @property
     def embedded(self) -> bool:
@@ -109,7 +114,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         raise UsageError("--max-reimages must be 0 or more")
     return Plan(v1, v2, one, args.target or args.target_to, args.inventory, args.profile, args.seed,
                 Path(args.report_dir), args.emulator_fault, tuple(args.only or ()), args.allow_destructive,
-                args.max_reimages, args.rate, args.request_timeout)
+                args.max_reimages, args.rate, args.request_timeout, args.watch_seconds)
 
 
 # --- cases --------------------------------------------------------------------------------------
@@ -164,30 +169,6 @@ def generate_cases(plan: Plan, inventory: Inventory) -> list[Request]:
 
 # --- sending ------------------------------------------------------------------------------------
 @dataclass
-class _Gate:
-    """Live safety for remote targets, as the engine's: only expendable nodes, within a budget, opted in."""
-
-    plan: Plan
-    inventory: Inventory
-    spent: int = 0
-
-    def check(self, request: Request, expectations: list[Expectation]) -> None:
-        could_accept = sum(1 for e in expectations if 202 in e.statuses)
-        if self.plan.embedded or not could_accept:
-            return
-        if not self.plan.allow_destructive:
-            raise Withheld("a request that could reimage a node needs --allow-destructive")
-        target = reimage_target(request)
-        pool = self.inventory.pool(target[0]) if target else None
-        node = pool.node(target[1]) if pool and target else None
-        if node is None or not node.expendable:
-            raise Withheld("only nodes the inventory marks expendable may be reimaged")
-        if self.spent + could_accept > self.plan.max_reimages:
-            raise Withheld(f"--max-reimages {self.plan.max_reimages} reached")
-        self.spent += could_accept
-
-
-@dataclass
 class _Pair:
     """The two sides of a diff: targets and oracles (one state when one target answers both)."""
 
@@ -197,12 +178,35 @@ class _Pair:
     oracles: tuple[Oracle, Oracle] = field(init=False)
     # Nodes a 202 of this diff left in an unknown or busy state, per side: their 202/409 says nothing.
     unsettled: tuple[set[tuple[str, str]], set[tuple[str, str]]] = field(default_factory=lambda: (set(), set()))
+    safety: LiveSafety = field(init=False)
 
     def __post_init__(self) -> None:
         served = frozenset(versions()) if self.plan.embedded else None
         auth = False if self.plan.embedded else None
         self.oracles = (Oracle(self.inventory, self.plan.v1.id, served_versions=served, auth_enforced=auth),
                         Oracle(self.inventory, self.plan.v2.id, served_versions=served, auth_enforced=auth))
+        self.safety = LiveSafety(self.plan.embedded, self.plan.allow_destructive, self.plan.max_reimages,
+                                 self.plan.watch_seconds, self.inventory)
+
+    def planned(self, index: int, request: Request) -> Planned:
+        """The request as sent at one side, what that side's oracle expects, and how to read its node there."""
+        sent = at_version(request, (self.plan.v1, self.plan.v2)[index])
+        return Planned(sent, self.oracles[index].expect(sent), lambda pool, node: self._read_state(index, pool, node))
+
+    def _read_state(self, index: int, pool_id: str, node_id: str) -> str | None:
+        data = (self.plan.v1, self.plan.v2)[index]
+        get = Request(pool_id, node_id, method="GET", query=(("api-version", data.id),),
+                      path=f"/pools/{quote(pool_id, safe='')}/nodes/{quote(node_id, safe='')}")
+        answer = self.targets[index].send(get)
+        state = None
+        if answer.status == 200:
+            with contextlib.suppress(ValueError, AttributeError):
+                state = answer.json().get("state")
+        if not isinstance(state, str):
+            return None
+        for i in self._sharing(index):
+            self.oracles[i].note_state(pool_id, node_id, state)
+        return state
 
     def _sharing(self, index: int) -> list[int]:
         return [0, 1] if self.plan.shared else [index]
@@ -219,50 +223,41 @@ class _Pair:
         key = self._node_key(request)
         return key is not None and key in self.unsettled[index]
 
-    def send(self, index: int, request: Request) -> Side:
-        """Send at one side; after a 202, read the node back so both oracles know its state again."""
-        data = (self.plan.v1, self.plan.v2)[index]
-        sent = at_version(request, data)
-        expectation = self.oracles[index].expect(sent)
+    def send(self, index: int, planned: Planned) -> Side:
+        """Send at one side (admitted by live safety); after a 202, read the node back so the oracles know its
+        state again (live safety first watches a real node until it is idle)."""
+        sent = planned.request
+        # what this side's oracle expects now: the other side's answer may have changed the node's state
+        planned = replace(planned, expectation=self.oracles[index].expect(sent))
         response = self.targets[index].send(sent)
         for i in self._sharing(index):
             self.oracles[i].observe(sent, response)
         key = self._node_key(sent)
         if response.status == 202 and key is not None:
-            self._settle(index, sent, data, key)
-        return Side(data, sent, normalise(response), expectation)
-
-    def _settle(self, index: int, sent: Request, data: ApiVersion, key: tuple[str, str]) -> None:
-        get = Request(sent.pool_id, sent.node_id, method="GET", query=(("api-version", data.id),),
-                      path=sent.target_path.rsplit("/reimage", 1)[0])
-        answer = self.targets[index].send(get)
-        state = None
-        if answer.status == 200:
-            with contextlib.suppress(ValueError, AttributeError):
-                state = answer.json().get("state")
-        for i in self._sharing(index):
-            if isinstance(state, str):
-                self.oracles[i].note_state(sent.pool_id, sent.node_id, state)
-            if state in ACCEPTING_STATES:
-                self.unsettled[i].discard(key)
-            else:
-                self.unsettled[i].add(key)
+            self.safety.watch(planned, response)
+            target = reimage_target(sent) or (sent.pool_id, sent.node_id)
+            state = self._read_state(index, *target)
+            for i in self._sharing(index):
+                if state in ACCEPTING_STATES:
+                    self.unsettled[i].discard(key)
+                else:
+                    self.unsettled[i].add(key)
+        return Side((self.plan.v1, self.plan.v2)[index], sent, normalise(response), planned.expectation)
 
 
 def run_cases(pair: _Pair, cases: list[Request], result: DiffResult) -> None:
     """Send every case at both versions and record each classified difference."""
-    gate = _Gate(pair.plan, pair.inventory)
     between = changes_between(pair.plan.v1.id, pair.plan.v2.id)
     for request in cases:
-        sides = [at_version(request, d) for d in (pair.plan.v1, pair.plan.v2)]
+        sides = [pair.planned(0, request), pair.planned(1, request)]
         try:
-            gate.check(sides[0], [o.expect(s) for o, s in zip(pair.oracles, sides, strict=True)])
+            pair.safety.admit(*sides)
             # A node an earlier 202 left busy makes 202-against-409 meaningless; a 202 of this case's
             # second side does not (it came after both answers were decided).
-            unsettled = pair.unsettled_node(0, sides[0]) or pair.unsettled_node(1, sides[1])
-            a = pair.send(0, request)
-            unsettled = unsettled or pair.unsettled_node(1, sides[1])
-            b = pair.send(1, request)
+            unsettled = pair.unsettled_node(0, sides[0].request) or pair.unsettled_node(1, sides[1].request)
+            a = pair.send(0, sides[0])
+            unsettled = unsettled or pair.unsettled_node(1, sides[1].request)
+            b = pair.send(1, sides[1])
         except (Withheld, NotExpressible) as why:
             result.withheld.append(str(why))
             continue

@@ -1,87 +1,115 @@
-"""Live-service safety around a destructive request: read the node before, watch it after.
+"""Live safety: the one rule deciding whether a request that could really reimage a node is sent.
 
-The engine's gate (Session._gate) decides whether a request that could be accepted may be sent at all
-(--allow-destructive, expendable nodes, --max-reimages). These helpers add the node checks around the
-ones it lets through: before, Get Node must show the node idle or running (else the request is withheld);
-after a 202, Get Node is polled until the node is idle again or the watch time passes. Against the
-embedded emulator, and for requests that cannot be accepted, both do nothing.
+Used by `run` (the engine and the spec-driven layer, through Session.exchange) and by `diff`. Against the
+embedded emulator, and for requests the oracle says cannot be accepted, it does nothing. Otherwise a request
+that could be accepted is sent only when the user opted in (--allow-destructive), to a node the inventory
+marks expendable, within --max-reimages (counted across everything the run sends), and when Get Node shows
+the node idle or running right now. After such a request was accepted, Get Node is polled until the node is
+idle again or the watch time (--watch-seconds) passes.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from dataclasses import dataclass, field
 
-from conformance.models import Expectation, Request, Response
+from conformance.config import Settings
+from conformance.inventory import Inventory
+from conformance.models import Expectation, NodeWatch, Request, Response
+from conformance.rules import ACCEPTING_STATES, reimage_target
 
-if TYPE_CHECKING:
-    from conformance.run.session import Session
-
-ACCEPTING_STATES = ("idle", "running")
 SETTLED_STATE = "idle"
 POLL_SECONDS = 15.0
+# Get Node for (pool ID, node ID): the node's state, or None when the target did not answer one.
+ReadState = Callable[[str, str], str | None]
+
+
+class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
+    """Live safety kept a request that could really reimage a node from being sent."""
 
 
 @dataclass(frozen=True)
-class NodeWatch:
-    """What the watch after a destructive request saw."""
+class Planned:
+    """A request about to be sent, what the oracle expects of it, and how to read its node on that target."""
 
-    pool_id: str
-    node_id: str
-    states: tuple[str, ...]
-    settled: bool
-    waited: float
+    request: Request
+    expectation: Expectation
+    read_state: ReadState
 
 
-def is_destructive(session: Session, request: Request, expectation: Expectation | None = None) -> bool:
-    """Whether this request, on this target, could really reimage a node."""
-    if session.settings.embedded:
-        return False
-    expectation = expectation or session.oracle.expect(request)
-    return 202 in expectation.statuses
+@dataclass
+class LiveSafety:
+    """Admits or withholds requests that could reimage a node, and watches the ones it admitted."""
 
+    embedded: bool
+    allow_destructive: bool
+    max_reimages: int
+    watch_seconds: float
+    inventory: Inventory
+    poll: float = POLL_SECONDS
+    sleep: Callable[[float], None] = time.sleep
+    spent: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-def node_state(session: Session, pool_id: str, node_id: str) -> str | None:
-    """The node's state read with Get Node (recorded and told to the oracle), or None if unreadable."""
-    doc = session.get_json(f"/pools/{quote(pool_id, safe='')}/nodes/{quote(node_id, safe='')}")
-    state = doc.get("state") if isinstance(doc, dict) else None
-    if not isinstance(state, str):
-        return None
-    session.oracle.note_state(pool_id, node_id, state)
-    return state
+    @classmethod
+    def from_settings(cls, settings: Settings, inventory: Inventory) -> LiveSafety:
+        """The live safety a run's settings ask for."""
+        return cls(settings.embedded, settings.allow_destructive, settings.max_reimages, settings.watch_seconds,
+                   inventory)
 
+    def could_reimage(self, expectation: Expectation) -> bool:
+        """Whether a request with this expectation could really reimage a node of this target."""
+        return not self.embedded and 202 in expectation.statuses
 
-def before_destructive(session: Session, request: Request, expectation: Expectation | None = None) -> None:
-    """Withhold a destructive request unless Get Node shows its node idle or running right now."""
-    if not is_destructive(session, request, expectation):
-        return
-    from conformance.run.session import Withheld
+    def admit(self, *sends: Planned) -> None:
+        """Let the requests go (all of them), or raise Withheld saying why none may; spends the budget."""
+        risky = [s for s in sends if self.could_reimage(s.expectation)]
+        if not risky:
+            return
+        if not self.allow_destructive:
+            raise Withheld("a request that could reimage a node needs --allow-destructive")
+        for planned in risky:
+            self._expendable(planned.request)
+        self._within_budget(len(risky))
+        for planned in risky:
+            self._node_accepts(planned)
+        with self._lock:
+            self._within_budget(len(risky))
+            self.spent += len(risky)
 
-    state = node_state(session, request.pool_id, request.node_id)
-    if state is None:
-        raise Withheld(f"Get Node {request.pool_id}/{request.node_id} did not answer a state: not reimaged")
-    if state not in ACCEPTING_STATES:
-        raise Withheld(f"node {request.pool_id}/{request.node_id} is {state}, not idle or running: not reimaged")
+    def _expendable(self, request: Request) -> None:
+        target = reimage_target(request)
+        pool = self.inventory.pool(target[0]) if target else None
+        node = pool.node(target[1]) if pool and target else None
+        if node is None or not node.expendable:
+            raise Withheld("only nodes the inventory marks expendable may be reimaged")
 
+    def _within_budget(self, wanted: int) -> None:
+        if self.spent + wanted > self.max_reimages:
+            raise Withheld(f"--max-reimages {self.max_reimages} reached")
 
-def after_destructive(session: Session, request: Request, response: Response,
-                      expectation: Expectation | None = None, *, poll: float = POLL_SECONDS,
-                      sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """After an accepted destructive request, poll Get Node until idle or the watch time; context to keep."""
-    if response.status != 202 or not is_destructive(session, request, expectation):
-        return {}
-    limit = session.settings.watch_seconds
-    started = time.monotonic()
-    states: list[str] = []
-    while True:
-        state = node_state(session, request.pool_id, request.node_id)
-        states.append(state or "unreadable")
-        waited = time.monotonic() - started
-        if state == SETTLED_STATE or waited >= limit:
-            break
-        sleep(min(poll, max(limit - waited, 0.0)))
-    watch = NodeWatch(request.pool_id, request.node_id, tuple(states), state == SETTLED_STATE, waited)
-    return {"node_watch": asdict(watch)}
+    def _node_accepts(self, planned: Planned) -> None:
+        pool_id, node_id = reimage_target(planned.request) or (planned.request.pool_id, planned.request.node_id)
+        state = planned.read_state(pool_id, node_id)
+        if state is None:
+            raise Withheld(f"Get Node {pool_id}/{node_id} did not answer a state: not reimaged")
+        if state not in ACCEPTING_STATES:
+            raise Withheld(f"node {pool_id}/{node_id} is {state}, not idle or running: not reimaged")
+
+    def watch(self, planned: Planned, response: Response) -> NodeWatch | None:
+        """After an admitted request was accepted, poll Get Node until idle or the watch time; None otherwise."""
+        if response.status != 202 or not self.could_reimage(planned.expectation):
+            return None
+        pool_id, node_id = reimage_target(planned.request) or (planned.request.pool_id, planned.request.node_id)
+        started = time.monotonic()
+        states: list[str] = []
+        while True:
+            state = planned.read_state(pool_id, node_id)
+            states.append(state or "unreadable")
+            waited = time.monotonic() - started
+            if state == SETTLED_STATE or waited >= self.watch_seconds:
+                break
+            self.sleep(min(self.poll, max(self.watch_seconds - waited, 0.0)))
+        return NodeWatch(pool_id, node_id, tuple(states), state == SETTLED_STATE, waited)

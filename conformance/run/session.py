@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, Phase, example, given, reject
 from hypothesis import seed as hypothesis_seed
@@ -17,17 +17,19 @@ from conformance.config import Settings
 from conformance.inventory import Inventory
 from conformance.models import (
     Exchange,
-    Expectation,
     HarnessError,
+    NodeView,
+    Observations,
     Request,
     RequirementFailure,
     Response,
+    TaskView,
 )
 from conformance.oracle import Oracle
 from conformance.reporting.failures import describe_failure
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RequirementResult, RunResult
-from conformance.run import safety
+from conformance.run.safety import LiveSafety, Planned, Withheld
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target, get_json
 
@@ -59,10 +61,6 @@ def run_phase(requirement_id: str) -> int:
     return 3 if is_passive(requirement_id) else 2
 
 
-class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
-    """The safety gate kept a request that could really reimage a node from being sent."""
-
-
 @dataclass
 class _Attempt:
     exchange: Exchange | None = None
@@ -80,13 +78,13 @@ class Session:
     served_versions: frozenset[str] | None = None
     auth_enforced: bool | None = None
     recorder: TrafficRecorder | None = None
-    destructive_sent: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     oracle: Oracle = field(init=False)
+    safety: LiveSafety = field(init=False)
 
     def __post_init__(self) -> None:
         self.oracle = Oracle(self.inventory, self.settings.api_version,
                              served_versions=self.served_versions, auth_enforced=self.auth_enforced)
+        self.safety = LiveSafety.from_settings(self.settings, self.inventory)
         self.passive = tuple(rid for rid in self.run.requirements if is_passive(rid))
 
     def judge_passively(self, own: str, exchange: Exchange) -> None:
@@ -107,36 +105,21 @@ class Session:
                 result.examples += 1
 
     # --- sending -----------------------------------------------------------------------------
-    def _gate(self, request: Request, expectation: Expectation) -> None:
-        """Live-safety: only the embedded emulator gets requests that could be accepted, unless opted in."""
-        if self.settings.embedded or 202 not in expectation.statuses:
-            return
-        if not self.settings.allow_destructive:
-            raise Withheld("a request that could reimage a node needs --allow-destructive")
-        pool = self.inventory.pool(request.pool_id)
-        node = pool.node(request.node_id) if pool else None
-        if node is None or not node.expendable:
-            raise Withheld("only nodes the inventory marks expendable may be reimaged")
-        with self._lock:
-            if self.destructive_sent >= self.settings.max_reimages:
-                raise Withheld(f"--max-reimages {self.settings.max_reimages} reached")
-            self.destructive_sent += 1
-
     def exchange(self, request: Request, *, observe_node: bool = False) -> Exchange:
-        """Send one request (through the safety gate) and pair it with what the oracle expects."""
+        """Send one request (through live safety) and pair it with what the oracle expects and what was seen."""
         expectation = self.oracle.expect(request)
-        self._gate(request, expectation)
-        safety.before_destructive(self, request, expectation)
-        context: dict[str, Any] = {"auth_enforced": self.auth_enforced}
-        if observe_node and 202 in expectation.statuses:
-            context.update(self._observe(request, "before"))
+        planned = Planned(request, expectation, self.node_state)
+        self.safety.admit(planned)
+        before = self._node_view(request, tasks_of_pool=False) if observe_node and 202 in expectation.statuses \
+            else None
         response = self._send(request)
         self.oracle.observe(request, response)
-        if observe_node and response.status == 202:
-            context.update(self._observe(request, "after"))
-        context.update(safety.after_destructive(self, request, response, expectation))
-        return Exchange(request, response, expectation, self.settings.api_version,
-                        self.target.base_url, context)
+        after = self._node_view(request, tasks_of_pool=True) if observe_node and response.status == 202 else None
+        if after is not None and after.state is not None:
+            self.oracle.note_state(request.pool_id, request.node_id, after.state)
+        observed = Observations(auth_enforced=self.auth_enforced, node_before=before, node_after=after,
+                                watch=self.safety.watch(planned, response))
+        return Exchange(request, response, expectation, self.settings.api_version, self.target.base_url, observed)
 
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)
@@ -149,21 +132,28 @@ class Session:
         """GET a resource of the target (recorded); its JSON, or None when it is not a 200 with JSON."""
         return get_json(self._send, path, self.settings.api_version)
 
-    def _observe(self, request: Request, when: str) -> dict[str, Any]:
-        """Get Node (and Get Pool's queued tasks, where served) around a 202: state and task states."""
-        pool_path = request.target_path.split("/nodes/", 1)[0]
+    def node_state(self, pool_id: str, node_id: str) -> str | None:
+        """The node's state read with Get Node (recorded and told to the oracle), or None if unreadable."""
+        doc = self.get_json(f"/pools/{quote(pool_id, safe='')}/nodes/{quote(node_id, safe='')}")
+        state = doc.get("state") if isinstance(doc, dict) else None
+        if not isinstance(state, str):
+            return None
+        self.oracle.note_state(pool_id, node_id, state)
+        return state
+
+    def _node_view(self, request: Request, *, tasks_of_pool: bool) -> NodeView | None:
+        """Get Node (and, after a 202, Get Pool's queued tasks, where served): state and task states."""
         node = self.get_json(request.target_path.rsplit("/reimage", 1)[0])
         if not isinstance(node, dict):
-            return {}
-        if when == "after" and isinstance(node.get("state"), str):
-            self.oracle.note_state(request.pool_id, request.node_id, node["state"])
+            return None
         tasks = [t for t in node.get("recentTasks") or [] if isinstance(t, dict)]
-        pool = self.get_json(pool_path) if when == "after" else None
+        pool = self.get_json(request.target_path.split("/nodes/", 1)[0]) if tasks_of_pool else None
         if isinstance(pool, dict):
             tasks += [t for t in pool.get("queuedTasks") or [] if isinstance(t, dict)]
-        return {f"node_{when}": node,
-                f"tasks_{when}": [{"id": t.get("taskId", t.get("id")), "state": t.get("taskState", t.get("state"))}
-                                  for t in tasks]}
+        state, when = node.get("state"), node.get("stateTransitionTime")
+        return NodeView(state if isinstance(state, str) else None, when if isinstance(when, str) and when else None,
+                        tuple(TaskView(str(task_id), str(t.get("taskState", t.get("state")))) for t in tasks
+                              if (task_id := t.get("taskId", t.get("id"))) is not None))
 
     # --- one requirement ---------------------------------------------------------------------
     def check_requirement(self, requirement_id: str) -> RequirementResult:

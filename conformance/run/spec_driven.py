@@ -45,6 +45,7 @@ from conformance.checks._base import is_transient
 from conformance.models import Exchange, Request, RequirementFailure, Response
 from conformance.reporting.failures import describe_failure
 from conformance.rules import is_guid, parse_http_date
+from conformance.run.safety import Withheld
 from conformance.spec import swagger_path
 from conformance.targets.base import NotExpressible
 
@@ -341,8 +342,6 @@ def explicit_cases(op: APIOperation, session: Session) -> list[tuple[Case, bool]
 
 
 def _sender(session: Session, op: APIOperation, layer: LayerResult) -> Callable[[Case, bool], None]:
-    from conformance.run.session import Withheld
-
     def send(case: Case, negative: bool) -> None:
         request = to_request(case, session.target.base_url)
         try:

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from conformance import __version__, checks
-from conformance.models import Exchange, Request, RequirementFailure, Response, UsageError
+from conformance.models import Exchange, Observations, Request, RequirementFailure, Response, UsageError
 from conformance.oracle import Oracle
 from conformance.redaction import redact_headers, redact_text, register_secret
 from conformance.reporting.failures import BODY_SHOWN, curl_command
@@ -263,7 +263,7 @@ class _Validator:
         api_version, rids = self.applicable(rec)
         oracle = self._oracle(api_version)
         exchange = Exchange(rec.request, rec.response, oracle.expect(rec.request), api_version, rec.base_url,
-                            {"auth_enforced": None, "recorded": True, "location": rec.location})
+                            Observations(location=rec.location))
         for rid in rids:
             result = self.run.requirements[rid]
             try:
