@@ -14,16 +14,12 @@ from conformance.models import Request, Response
 from conformance.reporting.har import TrafficRecorder
 from conformance.traffic.command import read_traffic, validate
 
-SAMPLES = Path("/work/shared/reference/real-samples")
-SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))
-REIMAGE_202 = SAMPLES / "reimage-202_2025-06-01.json"
-POOL_404 = SAMPLES / "get-pool-404-PoolNotFound_2025-06-01.json"
-REIMAGE_409 = SAMPLES / "reimage-409-vm-pool_2023-05-01.17.0.json"
+from conftest import SAMPLE_FILES, real_sample, sample_path
+
+REIMAGE_202 = sample_path("reimage-202_2025-06-01.json")
+POOL_404 = sample_path("get-pool-404-PoolNotFound_2025-06-01.json")
+REIMAGE_409 = sample_path("reimage-409-vm-pool_2023-05-01.17.0.json")
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
-
-
-def _sample(path: Path) -> dict[str, Any]:
-    return dict(json.loads(path.read_text()))
 
 
 def _write(tmp_path: Path, name: str, doc: Any) -> str:
@@ -115,7 +111,7 @@ CORRUPTIONS = [
                          ids=[c[1].__name__.removeprefix("_corrupt_") for c in CORRUPTIONS])
 def test_validate_traffic_corrupted_sample_fails_its_requirement(sample: Path, corrupt: Any, requirement: str,
                                                                  tmp_path: Path) -> None:
-    doc = _sample(sample)
+    doc = real_sample(sample.name)
     corrupt(doc)
     path = _write(tmp_path, sample.name, doc)
     report_dir = tmp_path / "reports"
@@ -128,7 +124,7 @@ def test_validate_traffic_corrupted_sample_fails_its_requirement(sample: Path, c
 
 
 def test_validate_traffic_array_counts_every_entry_and_names_failing_ones(tmp_path: Path) -> None:
-    good, bad = _sample(REIMAGE_202), _sample(REIMAGE_202)
+    good, bad = real_sample(REIMAGE_202.name), real_sample(REIMAGE_202.name)
     _corrupt_202_no_request_id(bad)
     path = _write(tmp_path, "many.json", [good, bad, good, bad])
     run = validate([path])
@@ -139,7 +135,7 @@ def test_validate_traffic_array_counts_every_entry_and_names_failing_ones(tmp_pa
 
 
 def test_validate_traffic_other_operation_gets_only_the_generic_rules(tmp_path: Path) -> None:
-    doc = _sample(POOL_404)
+    doc = real_sample(POOL_404.name)
     doc["response"]["status"] = 202  # a GET pool answered 202: no reimage rule may judge it
     doc["response"]["body_json"] = None
     run = validate([_write(tmp_path, "get.json", doc)])
@@ -151,7 +147,7 @@ def test_validate_traffic_bearer_and_shared_key_never_reach_the_reports(tmp_path
         "U2hhcmVkS2V5U2lnbmF0dXJlVmFsdWVYWVo9PQ=="
     exchanges = []
     for auth in (f"Bearer {token}", f"SharedKey myaccount:{signature}"):
-        doc = _sample(REIMAGE_202)
+        doc = real_sample(REIMAGE_202.name)
         doc["request"]["headers"]["Authorization"] = auth
         _corrupt_202_no_request_id(doc)  # a failure, so the request is shown in every report
         doc["response"]["body"] = f"echo of {auth}"  # a server that leaks the credential into its body
@@ -226,7 +222,7 @@ def test_validate_traffic_missing_file_exits_2(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_validate_traffic_should_failure_alone_exits_0(tmp_path: Path) -> None:
-    doc = _sample(REIMAGE_202)
+    doc = real_sample(REIMAGE_202.name)
     doc["response"]["body"] = '{"unexpected": true}'  # RSP-202-EMPTY-BODY is a SHOULD
     report_dir = tmp_path / "r"
     assert main(["validate-traffic", _write(tmp_path, "s.json", doc), "--report-dir", str(report_dir)]) == 0
@@ -236,7 +232,7 @@ def test_validate_traffic_should_failure_alone_exits_0(tmp_path: Path) -> None:
 
 
 def test_validate_traffic_results_name_the_files_as_target(tmp_path: Path) -> None:
-    copy_path = _write(tmp_path, "copy.json", copy.deepcopy(_sample(REIMAGE_409)))
+    copy_path = _write(tmp_path, "copy.json", copy.deepcopy(real_sample(REIMAGE_409.name)))
     run = validate([str(REIMAGE_202), copy_path])
     assert run.target == f"traffic: {REIMAGE_202}, {copy_path}"
     assert run.config["exchanges"] == 2 and run.api_version == "2023-05-01.17.0, 2025-06-01"
@@ -259,7 +255,7 @@ def test_run_record_har_validates_back(fault: str | None, failing: set[str], tmp
 
 
 def _reimage_answered(status: int, code: str) -> dict[str, Any]:
-    doc, error = _sample(REIMAGE_202), _sample(POOL_404)
+    doc, error = real_sample(REIMAGE_202.name), real_sample(POOL_404.name)
     doc["response"] = error["response"]
     doc["response"]["status"], doc["response"]["body_json"]["code"] = status, code
     return doc
@@ -281,7 +277,7 @@ def test_validate_traffic_reimage_500_fails_no_server_error(tmp_path: Path) -> N
 
 
 def test_validate_traffic_unknown_api_version_gets_only_the_generic_rules(tmp_path: Path) -> None:
-    doc = _sample(REIMAGE_202)
+    doc = real_sample(REIMAGE_202.name)
     doc["request"]["uri"] = doc["request"]["uri"].replace("2025-06-01", "2019-01-01.8.0")
     _corrupt_202_no_request_id(doc)  # a reimage rule would fail it; the suite has no data for this version
     run = validate([_write(tmp_path, "old.json", doc)])
