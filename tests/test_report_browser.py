@@ -12,7 +12,7 @@ import pytest
 
 from conformance.cli import main
 
-from conftest import real_sample
+from conftest import real_sample, run_suite
 
 pytestmark = pytest.mark.browser
 
@@ -40,10 +40,9 @@ def browser() -> Iterator[Any]:
 def failing_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A quick run against the emulator with a fault: one MUST fails, the others pass."""
     report_dir = tmp_path_factory.mktemp("run")
-    code = main(["run", "--emulator-fault", FAULT, "--profile", "quick", "--only", BROKEN, "--only",
-                 "RSP-202-STATUS", "--only", "RSP-202-EMPTY-BODY", "--no-schemathesis", "--report-dir", str(report_dir),
-                 "-q"])
-    assert code == 1
+    run = run_suite(report_dir, "--emulator-fault", FAULT, "--only", BROKEN, "--only", "RSP-202-STATUS", "--only",
+                    "RSP-202-EMPTY-BODY")
+    assert run.code == 1
     return report_dir
 
 

@@ -15,7 +15,7 @@ from conformance.models import Request, Response
 from conformance.reporting.har import TrafficRecorder
 from conformance.traffic.command import read_traffic, validate
 
-from conftest import SAMPLE_FILES, real_exchanges, real_sample, sample_path
+from conftest import SAMPLE_FILES, read_results, real_exchanges, real_sample, run_suite, sample_path
 
 REIMAGE_202 = sample_path("reimage-202_2025-06-01.json")
 POOL_404 = sample_path("get-pool-404-PoolNotFound_2025-06-01.json")
@@ -27,10 +27,6 @@ def _write(tmp_path: Path, name: str, doc: Any) -> str:
     path = tmp_path / name
     path.write_text(json.dumps(doc))
     return str(path)
-
-
-def _results(report_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((report_dir / "results.json").read_text()))
 
 
 def _drop_header(headers: dict[str, str], name: str) -> None:
@@ -45,7 +41,7 @@ def test_sample_files_exist_for_the_suite() -> None:
 @pytest.mark.parametrize("sample", SAMPLE_FILES, ids=[p.stem for p in SAMPLE_FILES])
 def test_validate_traffic_real_sample_no_must_failure(sample: Path, tmp_path: Path) -> None:
     code = main(["validate-traffic", str(sample), "--report-dir", str(tmp_path)])
-    results = _results(tmp_path)
+    results = read_results(tmp_path)
     failed = {k: v["first_failure"] for k, v in results["requirements"].items()
               if v["status"] == "fail" and v["level"] == "MUST"}
     assert failed == {}
@@ -136,7 +132,7 @@ def test_validate_traffic_corrupted_sample_fails_its_requirement(sample: Path, c
     path = _write(tmp_path, sample.name, doc)
     report_dir = tmp_path / "reports"
     code = main(["validate-traffic", path, "--report-dir", str(report_dir)])
-    result = _results(report_dir)["requirements"][requirement]
+    result = read_results(report_dir)["requirements"][requirement]
     assert result["status"] == "fail" and result["level"] == "MUST"
     assert result["first_failure"]["location"] == f"{path} entry 0"
     assert result["first_failure"]["reproduce"] == f"batch-conformance validate-traffic {path}"
@@ -246,7 +242,7 @@ def test_validate_traffic_should_failure_alone_exits_0(tmp_path: Path) -> None:
     doc["response"]["body"] = '{"unexpected": true}'  # RSP-202-EMPTY-BODY is a SHOULD
     report_dir = tmp_path / "r"
     assert main(["validate-traffic", _write(tmp_path, "s.json", doc), "--report-dir", str(report_dir)]) == 0
-    results = _results(report_dir)
+    results = read_results(report_dir)
     assert results["requirements"]["RSP-202-EMPTY-BODY"]["status"] == "fail"
     assert results["verdict"] == "pass"
 
@@ -261,13 +257,13 @@ def test_validate_traffic_results_name_the_files_as_target(tmp_path: Path) -> No
 @pytest.mark.parametrize(("fault", "failing"), [(None, set()), ("no-request-id-202", {"RSP-202-REQUEST-ID"})])
 def test_run_record_har_validates_back(fault: str | None, failing: set[str], tmp_path: Path) -> None:
     har = tmp_path / "run.har"
-    argv = ["run", "--profile", "quick", "--only", "RSP-202-REQUEST-ID", "--only", "RSP-CRID-ECHO", "--only",
-            "ERR-BODY-SCHEMA", "--no-schemathesis", "--record", str(har), "--report-dir", str(tmp_path / "run"), "-q"]
-    assert main(argv + (["--emulator-fault", fault] if fault else [])) == (1 if fault else 0)
+    run = run_suite(tmp_path / "run", "--only", "RSP-202-REQUEST-ID", "--only", "RSP-CRID-ECHO", "--only",
+                    "ERR-BODY-SCHEMA", "--record", str(har), *(["--emulator-fault", fault] if fault else []))
+    assert run.code == (1 if fault else 0)
     recorded = read_traffic(har)
     assert len(recorded) >= 12 and all(r.base_url.startswith("http://127.0.0.1:") for r in recorded)
     code = main(["validate-traffic", str(har), "--report-dir", str(tmp_path / "traffic")])
-    results = _results(tmp_path / "traffic")["requirements"]
+    results = read_results(tmp_path / "traffic")["requirements"]
     assert {rid for rid, r in results.items() if r["status"] == "fail" and r["level"] == "MUST"} == failing
     assert code == (1 if failing else 0)
     for rid in ("RSP-202-STATUS", "ERR-BODY-SCHEMA", "RSP-CRID-ECHO"):
