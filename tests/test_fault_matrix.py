@@ -20,6 +20,7 @@ def _version_for(fault: FaultSpec) -> str:
     return default_version() if fault.applies(default_version()) else fault.versions[0]
 
 
+@pytest.mark.slow  # one run per fault of the catalogue: about 13 s in all
 @pytest.mark.parametrize("fault", catalogue(), ids=lambda f: f.name)
 def test_fault_run_fails_the_requirements_it_breaks(fault: FaultSpec, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +41,8 @@ def test_fault_run_fails_the_requirements_it_breaks(fault: FaultSpec, tmp_path: 
     assert run.code == (1 if breaks_a_must else 0)
 
 
-@pytest.mark.parametrize("profile", ["quick", "standard", "thorough"])
+@pytest.mark.parametrize("profile", ["quick", pytest.param("standard", marks=pytest.mark.slow),  # about 5 s
+                                     pytest.param("thorough", marks=pytest.mark.slow)])  # 30 s or more
 def test_correct_emulator_every_profile_passes_with_no_failure(tmp_path: Path, profile: str) -> None:
     run = run_suite(tmp_path, profile=profile)
     results = run.requirements
