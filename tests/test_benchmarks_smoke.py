@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # every benchmark at tiny sizes in a subprocess: about 7 s
 def test_benchmark_smoke_run_writes_every_figure_and_machine_fact(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--output", str(output)],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -16,7 +15,8 @@ from conformance.oracle import Oracle
 from conformance.rules import AUTH_BAD_SIGNATURE, AUTH_DIRECTIVE_HEADER, AUTH_OMIT
 from conformance.spec import catalogue, limits
 
-SAMPLES = Path("/work/shared/reference/real-samples")
+from conftest import real_sample
+
 V = "2023-11-01.18.0"
 RID = "56d490fb-cabb-4953-95f1-4f7bb3c916ab"
 CRID = "fb4b9c35-4d31-11ee-9667-20c19bdc434a"
@@ -25,7 +25,7 @@ ERROR_CT = ("Content-Type", "application/json;odata=minimalmetadata")
 
 def load_sample(name: str) -> tuple[Request, Response, str]:
     """A recorded live exchange as a normalised Request and Response."""
-    raw = json.loads((SAMPLES / name).read_text())
+    raw = real_sample(name)
     url = urlsplit(raw["request"]["uri"])
     req_body = raw["request"].get("body_json")
     request = Request("", "", method=raw["request"]["method"], query=tuple(parse_qsl(url.query)),

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +11,8 @@ import requests
 
 from conformance.emulator import EmbeddedEmulator
 
-SAMPLES = Path("/work/shared/reference/real-samples")
+from conftest import real_sample
+
 V18, V25 = "2023-11-01.18.0", "2025-06-01"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CRID = "fb4b9c35-4d31-11ee-9667-20c19bdc434a"
@@ -36,10 +35,6 @@ def _post(emu: EmbeddedEmulator, s: requests.Session, path: str = "/pools/pool-c
     return s.post(f"{emu.url}{path}?{query}" if query else f"{emu.url}{path}", **kw)
 
 
-def _sample(name: str) -> dict[str, Any]:
-    return json.loads((SAMPLES / name).read_text())  # type: ignore[no-any-return]
-
-
 def _assert_batch_error(r: requests.Response, status: int, code: str) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["Content-Type"] == "application/json;odata=minimalmetadata"
@@ -60,7 +55,7 @@ def _assert_batch_error(r: requests.Response, status: int, code: str) -> dict[st
 
 def test_reimage_idle_node_202_matches_live_sample(emulator_wire: EmbeddedEmulator,
                                                    session: requests.Session) -> None:
-    real = _sample("reimage-202_2025-06-01.json")["response"]
+    real = real_sample("reimage-202_2025-06-01.json")["response"]
     r = _post(emulator_wire, session, query=f"api-version={V25}")
     assert r.status_code == real["status"] == 202
     assert r.content == b""
@@ -81,7 +76,7 @@ def test_reimage_dataserviceid_pool_case_as_sent(emulator_wire: EmbeddedEmulator
 
 def test_error_vm_pool_old_version_matches_live_sample(emulator_wire: EmbeddedEmulator,
                                                        session: requests.Session) -> None:
-    real = _sample("reimage-409-vm-pool_2023-05-01.17.0.json")["response"]
+    real = real_sample("reimage-409-vm-pool_2023-05-01.17.0.json")["response"]
     r = _post(emulator_wire, session, path="/pools/pool-vm/nodes/vm-idle-1/reimage",
               query="api-version=2023-05-01.17.0", json={"nodeReimageOption": "terminate"})
     body = _assert_batch_error(r, real["status"], real["body_json"]["code"])
@@ -91,7 +86,7 @@ def test_error_vm_pool_old_version_matches_live_sample(emulator_wire: EmbeddedEm
 
 def test_error_unknown_pool_matches_live_sample(emulator_wire: EmbeddedEmulator,
                                                 session: requests.Session) -> None:
-    real = _sample("get-pool-404-PoolNotFound_2025-06-01.json")["response"]
+    real = real_sample("get-pool-404-PoolNotFound_2025-06-01.json")["response"]
     r = session.get(f"{emulator_wire.url}/pools/non-existent-pool-id?api-version={V25}")
     body = _assert_batch_error(r, 404, "PoolNotFound")
     assert set(body) == set(real["body_json"])

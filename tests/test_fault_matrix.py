@@ -3,52 +3,50 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
 from conformance.emulator.faults import FaultSpec, catalogue
 from conformance.spec import catalogue as requirements
 from conformance.spec import default_version
 
+from conftest import run_suite
+
 ACCOUNT_KEY = base64.b64encode(b"fault-matrix-test-key-0123456789").decode()
-
-
-def _run(tmp_path: Path, *args: str) -> tuple[int, dict[str, dict[str, object]]]:
-    code = main(["run", "-q", "--report-dir", str(tmp_path), "--no-schemathesis", *args])
-    results = json.loads((tmp_path / "results.json").read_text())
-    return code, results["requirements"]
 
 
 def _version_for(fault: FaultSpec) -> str:
     return default_version() if fault.applies(default_version()) else fault.versions[0]
 
 
+@pytest.mark.slow  # one run per fault of the catalogue: about 13 s in all
 @pytest.mark.parametrize("fault", catalogue(), ids=lambda f: f.name)
 def test_fault_run_fails_the_requirements_it_breaks(fault: FaultSpec, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    args = ["--emulator-fault", fault.name, "--profile", "quick", "--api-version", _version_for(fault)]
+    args = ["--emulator-fault", fault.name, "--api-version", _version_for(fault)]
     if fault.needs_auth:
         monkeypatch.setenv("BATCH_CONFORMANCE_ACCOUNT_KEY", ACCOUNT_KEY)
         args += ["--auth", "sharedkey", "--account-name", "faultacct"]
     for rid in fault.breaks:
         args += ["--only", rid]
-    code, results = _run(tmp_path, *args)
+    run = run_suite(tmp_path, *args, profile="quick")
+    results = run.requirements
     statuses = {rid: results[rid]["status"] for rid in fault.breaks}
     assert statuses == dict.fromkeys(fault.breaks, "fail"), statuses
     for rid in fault.breaks:
         failure = results[rid]["first_failure"]
         assert isinstance(failure, dict) and fault.name in str(failure["reproduce"])
     breaks_a_must = any(requirements()[rid].level == "MUST" for rid in fault.breaks)
-    assert code == (1 if breaks_a_must else 0)
+    assert run.code == (1 if breaks_a_must else 0)
 
 
-@pytest.mark.parametrize("profile", ["quick", "standard", "thorough"])
+@pytest.mark.parametrize("profile", ["quick", pytest.param("standard", marks=pytest.mark.slow),  # about 5 s
+                                     pytest.param("thorough", marks=pytest.mark.slow)])  # 30 s or more
 def test_correct_emulator_every_profile_passes_with_no_failure(tmp_path: Path, profile: str) -> None:
-    code, results = _run(tmp_path, "--profile", profile)
-    assert code == 0
+    run = run_suite(tmp_path, profile=profile)
+    results = run.requirements
+    assert run.code == 0
     assert [rid for rid, r in results.items() if r["status"] in ("fail", "error")] == []
     decided = [rid for rid, r in results.items() if r["status"] == "pass"]
     assert len(decided) >= 30 and all(results[rid]["examples"] > 0 for rid in decided)
@@ -57,8 +55,8 @@ def test_correct_emulator_every_profile_passes_with_no_failure(tmp_path: Path, p
 def test_correct_emulator_with_auth_decides_auth_requirements(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATCH_CONFORMANCE_ACCOUNT_KEY", ACCOUNT_KEY)
-    code, results = _run(tmp_path, "--profile", "quick", "--auth", "sharedkey", "--account-name", "acct",
-                         "--only", "AUTH-MISSING", "--only", "AUTH-BAD-SIGNATURE", "--only", "SEM-ACCEPT")
-    assert code == 0
-    assert {rid: r["status"] for rid, r in results.items()} == dict.fromkeys(
+    run = run_suite(tmp_path, "--auth", "sharedkey", "--account-name", "acct", "--only", "AUTH-MISSING",
+                    "--only", "AUTH-BAD-SIGNATURE", "--only", "SEM-ACCEPT", profile="quick")
+    assert run.code == 0
+    assert {rid: r["status"] for rid, r in run.requirements.items()} == dict.fromkeys(
         ("SEM-ACCEPT", "AUTH-MISSING", "AUTH-BAD-SIGNATURE"), "pass")

@@ -19,6 +19,8 @@ from conformance.reporting.report import (
 from conformance.reporting.results import RequirementResult, RunResult
 from conformance.spec import catalogue
 
+from conftest import read_results, run_suite
+
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.dG9rZW4tcGF5bG9hZA.c2lnbmF0dXJlLXZhbHVl"
 SIGNATURE = "a2V5LXNpZ25hdHVyZS12YWx1ZS14eXo="
 
@@ -36,7 +38,7 @@ def _failure(rid: str) -> dict[str, Any]:
     }
 
 
-def _run() -> RunResult:
+def _run_result() -> RunResult:
     """A run with every status: a MUST failure, a SHOULD failure, a pass, an error and skips."""
     run = RunResult(target="http://127.0.0.1:9", api_version="2025-06-01", seed=7, profile="quick",
                     suite_version="0.1.0", config={"target": "http://127.0.0.1:9", "auth": "bearer",
@@ -55,7 +57,7 @@ def _run() -> RunResult:
 
 
 def test_summary_html_shows_the_facts_a_reviewer_needs() -> None:
-    page = summary_html(_run())
+    page = summary_html(_run_result())
     for fragment in ('id="bc-verdict">FAIL<', 'id="bc-target">http://127.0.0.1:9<', 'id="bc-api-version">2025-06-01<',
                      'id="bc-profile">quick<', 'id="bc-seed">7<', 'id="bc-suite-version">0.1.0<',
                      'id="bc-duration">3.2 s<', 'id="bc-config"'):
@@ -63,7 +65,7 @@ def test_summary_html_shows_the_facts_a_reviewer_needs() -> None:
 
 
 def test_summary_html_counts_per_level_and_status() -> None:
-    page = summary_html(_run())
+    page = summary_html(_run_result())
     must = re.search(r'<tr data-level="MUST">(.*?)</tr>', page)
     should = re.search(r'<tr data-level="SHOULD">(.*?)</tr>', page)
     assert must and should
@@ -74,7 +76,7 @@ def test_summary_html_counts_per_level_and_status() -> None:
 
 
 def test_summary_html_matrix_has_one_row_per_catalogue_id_with_level_source_status() -> None:
-    page = summary_html(_run())
+    page = summary_html(_run_result())
     rows = re.findall(r'<tr class="bc-row" id="bc-row-([^"]+)" data-status="(\w+)" data-level="(\w+)"', page)
     assert [r[0] for r in rows] == list(catalogue())
     by_id = {r[0]: (r[1], r[2]) for r in rows}
@@ -86,13 +88,13 @@ def test_summary_html_matrix_has_one_row_per_catalogue_id_with_level_source_stat
 
 
 def test_summary_html_plot_has_one_bar_per_requirement() -> None:
-    svg = outcomes_svg(_run())
+    svg = outcomes_svg(_run_result())
     assert svg.startswith("<svg") and svg.count('<g class="bc-bar"') == len(catalogue())
     assert 'data-requirement="RSP-202-STATUS" data-status="pass"' in svg
 
 
 def test_failure_html_shows_request_response_expectation_and_commands() -> None:
-    result = _run().requirements["RSP-202-REQUEST-ID"]
+    result = _run_result().requirements["RSP-202-REQUEST-ID"]
     page = failure_html(result)
     for cls in ("bc-why", "bc-expected", "bc-request", "bc-response", "bc-curl", "bc-reproduce", "bc-source"):
         assert f'class="{cls}"' in page, cls
@@ -101,12 +103,12 @@ def test_failure_html_shows_request_response_expectation_and_commands() -> None:
 
 
 def test_failure_html_escapes_markup_from_the_target() -> None:
-    page = failure_html(_run().requirements["RSP-202-REQUEST-ID"])
+    page = failure_html(_run_result().requirements["RSP-202-REQUEST-ID"])
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
 
 
 def test_reports_never_contain_secrets(tmp_path: Path) -> None:
-    run = _run()
+    run = _run_result()
     write_reports(run, tmp_path)
     write_html(run, tmp_path / "report.html", "t")
     for path in tmp_path.iterdir():
@@ -116,7 +118,7 @@ def test_reports_never_contain_secrets(tmp_path: Path) -> None:
 
 
 def test_summary_html_verdict_pass_when_only_a_should_failed() -> None:
-    run = _run()
+    run = _run_result()
     run.requirements["RSP-202-REQUEST-ID"].status = "pass"
     run.requirements["SEM-ACCEPT"].status = "pass"
     page = summary_html(run)
@@ -124,7 +126,7 @@ def test_summary_html_verdict_pass_when_only_a_should_failed() -> None:
 
 
 def test_summary_html_skip_reason_shown_and_fail_reason_hidden() -> None:
-    page = summary_html(_run())
+    page = summary_html(_run_result())
     row = re.search(r'id="bc-row-SEM-POOL-CONFIG".*?</tr>', page)
     failing = re.search(r'id="bc-row-RSP-202-REQUEST-ID".*?</tr>', page)
     assert row and "not decided: no example" in row[0]
@@ -132,7 +134,7 @@ def test_summary_html_skip_reason_shown_and_fail_reason_hidden() -> None:
 
 
 def test_junit_one_testcase_per_requirement_with_distinct_outcomes(tmp_path: Path) -> None:
-    write_reports(_run(), tmp_path)
+    write_reports(_run_result(), tmp_path)
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     assert suite is not None
     cases = {c.get("name"): c for c in suite.iter("testcase")}
@@ -146,8 +148,8 @@ def test_junit_one_testcase_per_requirement_with_distinct_outcomes(tmp_path: Pat
 
 
 def test_results_json_carries_verdict_counts_and_first_failure(tmp_path: Path) -> None:
-    write_reports(_run(), tmp_path)
-    doc = json.loads((tmp_path / "results.json").read_text())
+    write_reports(_run_result(), tmp_path)
+    doc = read_results(tmp_path)
     assert doc["verdict"] == "fail" and doc["seed"] == 7 and doc["counts"]["MUST"]["fail"] == 1
     failure = doc["requirements"]["RSP-202-REQUEST-ID"]["first_failure"]
     assert failure["reproduce"].endswith("--only RSP-202-REQUEST-ID")
@@ -155,7 +157,7 @@ def test_results_json_carries_verdict_counts_and_first_failure(tmp_path: Path) -
 
 
 def test_standalone_html_is_self_contained() -> None:
-    page = standalone_html(_run(), "traffic")
+    page = standalone_html(_run_result(), "traffic")
     assert page.startswith("<!DOCTYPE html>") and "bc-summary" in page
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?:', page)
 
@@ -164,26 +166,20 @@ def test_standalone_html_is_self_contained() -> None:
 FAULT, BROKEN = "no-request-id-202", "RSP-202-REQUEST-ID"
 
 
-def _run_cli(*args: str) -> int:
-    from conformance.cli import main
-
-    return main(["run", *args, "-q"])
-
-
 def test_failing_run_reproduce_command_reproduces_the_failure(tmp_path: Path) -> None:
     import shlex
 
     first = tmp_path / "first"
-    assert _run_cli("--emulator-fault", FAULT, "--profile", "quick", "--only", BROKEN, "--no-schemathesis",
-                    "--report-dir", str(first)) == 1
-    failure = json.loads((first / "results.json").read_text())["requirements"][BROKEN]["first_failure"]
+    run = run_suite(first, "--emulator-fault", FAULT, "--only", BROKEN)
+    assert run.code == 1
+    failure = run.requirements[BROKEN]["first_failure"]
     assert f"--emulator-fault {FAULT}" in failure["reproduce"] and "--seed 0" in failure["reproduce"]
     assert failure["reproduce"] in (first / "report.html").read_text()
     argv = shlex.split(failure["reproduce"])
     assert argv[:2] == ["batch-conformance", "run"]
-    again = tmp_path / "again"
-    assert _run_cli(*argv[2:], "--no-schemathesis", "--report-dir", str(again)) == 1
-    replayed = json.loads((again / "results.json").read_text())["requirements"][BROKEN]
+    replay = run_suite(tmp_path / "again", *argv[2:], profile=None)  # the command's own profile, nothing added
+    assert replay.code == 1
+    replayed = replay.requirements[BROKEN]
     assert replayed["status"] == "fail"
     assert replayed["first_failure"]["message"] == failure["message"]
     assert replayed["first_failure"]["request"]["method"] == failure["request"]["method"]
@@ -209,13 +205,11 @@ def test_signed_runs_leave_no_key_or_token_under_the_report_dir(tmp_path: Path,
     with EmbeddedEmulator(auth=auth, fault=FAULT) as emulator:
         for mode in (["--auth", "sharedkey", "--account-name", "acct"], ["--auth", "bearer"]):
             name = mode[1]
-            code = _run_cli("--target", emulator.url, "--inventory", str(inventory), *mode, "--allow-destructive",
-                            "--max-reimages", "50", "--profile", "quick", "--only", BROKEN, "--only",
-                            "AUTH-BAD-SIGNATURE", "--no-schemathesis", "--record", str(report_dir / f"{name}.har"),
-                            "--report-dir", str(report_dir / name))
-            results = json.loads((report_dir / name / "results.json").read_text())["requirements"]
+            run = run_suite(report_dir / name, "--target", emulator.url, "--inventory", str(inventory), *mode,
+                            "--allow-destructive", "--max-reimages", "50", "--only", BROKEN, "--only",
+                            "AUTH-BAD-SIGNATURE", "--record", str(report_dir / f"{name}.har"))
             # a 202 lacking request-id: the emulator enforces auth, so the signed requests got through
-            assert code == 1 and results[BROKEN]["status"] == "fail", name
+            assert run.code == 1 and run.requirements[BROKEN]["status"] == "fail", name
     files = [p for p in report_dir.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"sharedkey.har", "bearer.har", "results.json", "junit.xml", "report.html"}
     for path in files:

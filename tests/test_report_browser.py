@@ -12,13 +12,15 @@ import pytest
 
 from conformance.cli import main
 
+from conftest import real_sample, run_suite
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 FAULT, BROKEN = "no-request-id-202", "RSP-202-REQUEST-ID"
-SAMPLE_202 = Path("/work/shared/reference/real-samples/reimage-202_2025-06-01.json")
+SAMPLE_202 = "reimage-202_2025-06-01.json"
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +40,9 @@ def browser() -> Iterator[Any]:
 def failing_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A quick run against the emulator with a fault: one MUST fails, the others pass."""
     report_dir = tmp_path_factory.mktemp("run")
-    code = main(["run", "--emulator-fault", FAULT, "--profile", "quick", "--only", BROKEN, "--only",
-                 "RSP-202-STATUS", "--only", "RSP-202-EMPTY-BODY", "--no-schemathesis", "--report-dir", str(report_dir),
-                 "-q"])
-    assert code == 1
+    run = run_suite(report_dir, "--emulator-fault", FAULT, "--only", BROKEN, "--only", "RSP-202-STATUS", "--only",
+                    "RSP-202-EMPTY-BODY")
+    assert run.code == 1
     return report_dir
 
 
@@ -49,8 +50,7 @@ def failing_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def traffic_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A validate-traffic report of a good and a corrupted copy of the real 202 sample."""
     folder = tmp_path_factory.mktemp("traffic")
-    good = json.loads(SAMPLE_202.read_text())
-    bad = json.loads(SAMPLE_202.read_text())
+    good, bad = real_sample(SAMPLE_202), real_sample(SAMPLE_202)
     del bad["response"]["headers"]["DataServiceId"]
     (folder / "t.json").write_text(json.dumps([good, bad]))
     assert main(["validate-traffic", str(folder / "t.json"), "--report-dir", str(folder / "r")]) == 1

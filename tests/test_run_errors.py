@@ -12,8 +12,11 @@ import pytest
 
 from conformance.cli import main
 
+from conftest import read_results, run_suite
+
 
 def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """A run refused before it starts: its exit code and stderr (no results.json is written, unlike run_suite)."""
     code = main(["run", "-q", "--profile", "quick", "--report-dir", str(tmp_path), *args])
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -56,9 +59,9 @@ def _closed_port() -> int:
 
 def test_run_unreachable_target_exits_2_and_still_writes_reports(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["run", "-q", "--target", f"http://127.0.0.1:{_closed_port()}", "--report-dir", str(tmp_path)])
-    assert code == 2
-    results = json.loads((tmp_path / "results.json").read_text())
+    run = run_suite(tmp_path, "--target", f"http://127.0.0.1:{_closed_port()}", profile=None, schemathesis=True)
+    assert run.code == 2
+    results = run.results
     assert results["verdict"] == "error" and results["harness_errors"]
     assert {r["status"] for r in results["requirements"].values()} == {"error"}
     assert (tmp_path / "junit.xml").is_file() and (tmp_path / "report.html").is_file()
@@ -91,10 +94,10 @@ def garbage_server() -> Iterator[str]:
 
 def test_run_target_answering_garbage_is_a_harness_error(tmp_path: Path, garbage_server: str,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["run", "-q", "--target", garbage_server, "--report-dir", str(tmp_path)])
-    assert code == 2
+    run = run_suite(tmp_path, "--target", garbage_server, profile=None, schemathesis=True)
+    assert run.code == 2
     assert "not HTTP" in capsys.readouterr().out
-    assert json.loads((tmp_path / "results.json").read_text())["verdict"] == "error"
+    assert run.results["verdict"] == "error"
 
 
 def test_run_stopped_early_reports_unrun_requirements_as_errors(tmp_path: Path) -> None:
@@ -104,7 +107,7 @@ def test_run_stopped_early_reports_unrun_requirements_as_errors(tmp_path: Path) 
     pytest.main([str(SUITE_DIR), "-q", "-p", "no:cacheprovider", "-c", str(SUITE_DIR / "pytest.ini"),
                  "--rootdir", str(SUITE_DIR), "-x", "--profile", "quick", "--no-schemathesis",
                  "--emulator-fault", "status-200", "--report-dir", str(tmp_path)])
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = read_results(tmp_path)
     statuses = {rid: r["status"] for rid, r in results["requirements"].items()}
     assert "fail" in statuses.values() and "error" in statuses.values()
     assert all(r["reason"].startswith("not run: the run stopped early") for r in results["requirements"].values()
@@ -116,11 +119,10 @@ def test_run_url_target_without_inventory_discovers_it_and_withholds_reimages(tm
     from conformance.emulator import EmbeddedEmulator
 
     with EmbeddedEmulator() as emulator:
-        code = main(["run", "-q", "--profile", "quick", "--no-schemathesis", "--target", emulator.url,
-                     "--report-dir", str(tmp_path)])
+        run = run_suite(tmp_path, "--target", emulator.url)
         reimaged = [n.id for p in emulator.state.pools.values() for n in p.nodes.values() if n.reimages]
-    results = json.loads((tmp_path / "results.json").read_text())["requirements"]
-    assert code == 0 and reimaged == []  # discovered nodes are never expendable: nothing was reimaged
+    results = run.requirements
+    assert run.code == 0 and reimaged == []  # discovered nodes are never expendable: nothing was reimaged
     assert results["SEM-POOL-NOT-FOUND"]["status"] == "pass"  # the discovered inventory decides 404s
     assert results["SEM-ACCEPT"]["status"] == "skip" and "expendable" in results["SEM-ACCEPT"]["reason"]
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import requests
 
-from conformance.cli import main
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
 from conformance.emulator import AuthConfig, EmbeddedEmulator
 from conformance.inventory import Inventory, default_inventory, parse_inventory
@@ -24,6 +23,8 @@ from conformance.oracle import Oracle
 from conformance.run.safety import Planned, Withheld
 from conformance.run.session import Session, new_run
 from conformance.targets.http import HttpTarget
+
+from conftest import run_suite
 
 V18 = "2023-11-01.18.0"
 Q = (("api-version", V18),)
@@ -118,9 +119,8 @@ def proxied() -> Iterator[tuple[EmbeddedEmulator, Recorder]]:
 def _run(tmp_path: Path, url: str, *flags: str, only: str = "NO-SERVER-ERROR") -> dict[str, Any]:
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps(_inventory(EXPENDABLE).to_json()))
-    main(["run", "--target", url, "--inventory", str(inventory), "--profile", "quick", "--no-schemathesis",
-          "--only", only, "--report-dir", str(tmp_path / "report"), *flags])
-    return dict(json.loads((tmp_path / "report" / "results.json").read_text()))
+    return run_suite(tmp_path / "report", "--target", url, "--inventory", str(inventory), "--only", only,
+                     *flags).results
 
 
 def _could_be_accepted(seen: Seen, inventory: Inventory) -> bool:
@@ -272,12 +272,11 @@ def test_run_with_secrets_report_dir_never_contains_them(tmp_path: Path, monkeyp
     config = AuthConfig(ACCOUNT, KEY, frozenset({TOKEN}))
     with EmbeddedEmulator(auth=config, fault="error-no-request-id") as emu:
         report = tmp_path / "report"
-        main(["run", "--target", emu.url, "--auth", auth, "--account-name", ACCOUNT, "--profile", "quick",
-              "--no-schemathesis", "--only", "ERR-REQUEST-ID", "--only", "SEM-POOL-NOT-FOUND",
-              "--report-dir", str(report), "--record", str(report / "traffic.har")])
-    results = json.loads((report / "results.json").read_text())
-    assert results["requirements"]["ERR-REQUEST-ID"]["status"] == "fail"  # a failure report was written
-    assert results["requirements"]["SEM-POOL-NOT-FOUND"]["status"] == "pass"  # signed requests got through
+        results = run_suite(report, "--target", emu.url, "--auth", auth, "--account-name", ACCOUNT, "--only",
+                            "ERR-REQUEST-ID", "--only", "SEM-POOL-NOT-FOUND", "--record",
+                            str(report / "traffic.har")).requirements
+    assert results["ERR-REQUEST-ID"]["status"] == "fail"  # a failure report was written
+    assert results["SEM-POOL-NOT-FOUND"]["status"] == "pass"  # signed requests got through
     files = [p for p in report.rglob("*") if p.is_file()]
     assert len(files) >= 4
     for path in files:

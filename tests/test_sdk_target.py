@@ -20,6 +20,8 @@ from conformance.run.session import Session, new_run
 from conformance.targets.base import NotExpressible
 from conformance.targets.sdk import SdkResponse, SdkTarget
 
+from conftest import run_suite
+
 V18 = "2023-11-01.18.0"
 Q = (("api-version", V18),)
 GUID = "9c4f3e1a-8d2b-4c5e-9f1a-2b3c4d5e6f70"
@@ -184,19 +186,15 @@ def test_sdk_checks_http_target_not_applicable() -> None:
 
 
 def test_sdk_target_run_through_cli_wire_requirements_pass(tmp_path: Path) -> None:
-    from conformance.cli import main
-
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps(_expendable().to_json()))
     with EmbeddedEmulator(inventory=_expendable()) as emu:
-        code = main(["run", "--target", "sdk+" + emu.url, "--inventory", str(inventory), "--profile", "quick",
-                     "--allow-destructive", "--max-reimages", "50", "--no-schemathesis",
-                     "--only", "SEM-NODE-NOT-FOUND", "--only", "RSP-202-REQUEST-ID",
-                     "--report-dir", str(tmp_path / "report")])
-    results = json.loads((tmp_path / "report" / "results.json").read_text())["requirements"]
-    assert code == 0
-    assert {rid: r["status"] for rid, r in results.items()} == {"SEM-NODE-NOT-FOUND": "pass",
-                                                              "RSP-202-REQUEST-ID": "pass"}
+        run = run_suite(tmp_path / "report", "--target", "sdk+" + emu.url, "--inventory", str(inventory),
+                        "--allow-destructive", "--max-reimages", "50", "--only", "SEM-NODE-NOT-FOUND", "--only",
+                        "RSP-202-REQUEST-ID")
+    assert run.code == 0
+    assert {rid: r["status"] for rid, r in run.requirements.items()} == {"SEM-NODE-NOT-FOUND": "pass",
+                                                                        "RSP-202-REQUEST-ID": "pass"}
 
 
 @pytest.mark.parametrize(("fault", "expected"), [
@@ -206,14 +204,12 @@ def test_sdk_target_run_through_cli_wire_requirements_pass(tmp_path: Path) -> No
 ], ids=["correct", "error-message-string", "last-modified-iso-202"])
 def test_sdk_run_sdk_requirements_verdicts_inexpressible_skipped(tmp_path: Path, fault: str | None,
                                                                  expected: dict[str, str]) -> None:
-    from conformance.cli import main
-
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps(_expendable().to_json()))
     with EmbeddedEmulator(inventory=_expendable(), fault=fault) as emu:
-        code = main(["run", "--target", "sdk+" + emu.url, "--inventory", str(inventory), "--profile", "quick",
-                     "--allow-destructive", "--max-reimages", "100", "--no-schemathesis",
-                     *(f for rid in expected for f in ("--only", rid)), "--report-dir", str(tmp_path / "r")])
-    results = json.loads((tmp_path / "r" / "results.json").read_text())["requirements"]
+        run = run_suite(tmp_path / "r", "--target", "sdk+" + emu.url, "--inventory", str(inventory),
+                        "--allow-destructive", "--max-reimages", "100",
+                        *(f for rid in expected for f in ("--only", rid)))
+    results = run.requirements
     assert {rid: r["status"] for rid, r in results.items()} == expected
-    assert results.get("SEM-BAD-BODY", {"examples": 0})["examples"] == 0 and code == (0 if fault is None else 1)
+    assert results.get("SEM-BAD-BODY", {"examples": 0})["examples"] == 0 and run.code == (0 if fault is None else 1)

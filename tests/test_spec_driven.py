@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks as st_checks
 
-from conformance.cli import main
 from conformance.config import load_settings
 from conformance.models import Exchange, Expectation, Outcome, Request, Response
 from conformance.rules import parse_http_date
@@ -18,6 +16,8 @@ from conformance.run import spec_driven
 from conformance.run.session import new_run
 from conformance.run.setup import open_session
 from conformance.spec import catalogue, default_version
+
+from conftest import run_suite
 
 GUID = "6f0e2b1c-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
 GOOD_202 = (("request-id", GUID), ("DataServiceId", "http://127.0.0.1/pools/p/nodes/n/reimage"))
@@ -160,15 +160,13 @@ def test_202_last_modified_not_rfc1123_fails(operation: spec_driven.APIOperation
 
 
 # --- in the run: results.json, junit.xml, the switch ---------------------------------------------------------
-def _run(tmp_path: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
-    code = main(["run", "--profile", "quick", "--report-dir", str(tmp_path), "-q",
-                 "--only", "SPEC-STATUS-CODE", "--only", "SPEC-NEGATIVE-REJECTED", *extra])
-    return code, json.loads((tmp_path / "results.json").read_text())["requirements"]
+LAYER_ONLY = ("--only", "SPEC-STATUS-CODE", "--only", "SPEC-NEGATIVE-REJECTED")
 
 
 def test_run_correct_emulator_reports_spec_driven_pass(tmp_path: Path) -> None:
-    code, results = _run(tmp_path)
-    assert code == 0
+    run = run_suite(tmp_path, *LAYER_ONLY, schemathesis=True)
+    results = run.requirements
+    assert run.code == 0
     assert results["SPEC-STATUS-CODE"]["status"] == "pass" and results["SPEC-STATUS-CODE"]["category"] == "spec-driven"
     assert results["SPEC-NEGATIVE-REJECTED"]["status"] == "pass"
     assert 'name="SPEC-STATUS-CODE"' in (tmp_path / "junit.xml").read_text()
@@ -176,15 +174,17 @@ def test_run_correct_emulator_reports_spec_driven_pass(tmp_path: Path) -> None:
 
 
 def test_run_missing_api_version_accepted_fails(tmp_path: Path) -> None:
-    code, results = _run(tmp_path, "--emulator-fault", "missing-api-version-accepted")
-    assert code == 1
+    run = run_suite(tmp_path, *LAYER_ONLY, "--emulator-fault", "missing-api-version-accepted", schemathesis=True)
+    results = run.requirements
+    assert run.code == 1
     failure = results["SPEC-NEGATIVE-REJECTED"]["first_failure"]
     assert results["SPEC-NEGATIVE-REJECTED"]["status"] == "fail" and isinstance(failure, dict)
     assert "api-version" not in str(failure["request"]["url"]) and "SEM-API-VERSION-MISSING" in str(failure["message"])
 
 
 def test_run_no_schemathesis_skips_naming_the_flag(tmp_path: Path) -> None:
-    code, results = _run(tmp_path, "--no-schemathesis")
-    assert code == 0
+    run = run_suite(tmp_path, *LAYER_ONLY, schemathesis=False)
+    results = run.requirements
+    assert run.code == 0
     assert results["SPEC-STATUS-CODE"]["status"] == "skip"
     assert "--no-schemathesis" in str(results["SPEC-STATUS-CODE"]["reason"])

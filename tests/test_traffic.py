@@ -6,6 +6,7 @@ import copy
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,26 +15,18 @@ from conformance.models import Request, Response
 from conformance.reporting.har import TrafficRecorder
 from conformance.traffic.command import read_traffic, validate
 
-SAMPLES = Path("/work/shared/reference/real-samples")
-SAMPLE_FILES = sorted(SAMPLES.glob("*.json"))
-REIMAGE_202 = SAMPLES / "reimage-202_2025-06-01.json"
-POOL_404 = SAMPLES / "get-pool-404-PoolNotFound_2025-06-01.json"
-REIMAGE_409 = SAMPLES / "reimage-409-vm-pool_2023-05-01.17.0.json"
+from conftest import SAMPLE_FILES, read_results, real_exchanges, real_sample, run_suite, sample_path
+
+REIMAGE_202 = sample_path("reimage-202_2025-06-01.json")
+POOL_404 = sample_path("get-pool-404-PoolNotFound_2025-06-01.json")
+REIMAGE_409 = sample_path("reimage-409-vm-pool_2023-05-01.17.0.json")
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
-
-
-def _sample(path: Path) -> dict[str, Any]:
-    return dict(json.loads(path.read_text()))
 
 
 def _write(tmp_path: Path, name: str, doc: Any) -> str:
     path = tmp_path / name
     path.write_text(json.dumps(doc))
     return str(path)
-
-
-def _results(report_dir: Path) -> dict[str, Any]:
-    return dict(json.loads((report_dir / "results.json").read_text()))
 
 
 def _drop_header(headers: dict[str, str], name: str) -> None:
@@ -48,7 +41,7 @@ def test_sample_files_exist_for_the_suite() -> None:
 @pytest.mark.parametrize("sample", SAMPLE_FILES, ids=[p.stem for p in SAMPLE_FILES])
 def test_validate_traffic_real_sample_no_must_failure(sample: Path, tmp_path: Path) -> None:
     code = main(["validate-traffic", str(sample), "--report-dir", str(tmp_path)])
-    results = _results(tmp_path)
+    results = read_results(tmp_path)
     failed = {k: v["first_failure"] for k, v in results["requirements"].items()
               if v["status"] == "fail" and v["level"] == "MUST"}
     assert failed == {}
@@ -57,14 +50,33 @@ def test_validate_traffic_real_sample_no_must_failure(sample: Path, tmp_path: Pa
     assert {p.name for p in tmp_path.iterdir()} >= {"results.json", "junit.xml", "report.html"}
 
 
-def test_validate_traffic_all_samples_together_decide_the_response_and_error_rules(tmp_path: Path) -> None:
+def _errors(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in exchanges if int(e["response"]["status"]) >= 400]
+
+
+ERROR_RULES = ("ERR-CONTENT-TYPE", "ERR-BODY-SCHEMA", "ERR-REQUEST-ID")
+
+
+def test_validate_traffic_all_samples_together_decide_the_response_and_error_rules() -> None:
+    exchanges = [e for p in SAMPLE_FILES for e in real_exchanges(p)]
+    errors = _errors(exchanges)
+    reimage_errors = [e for e in errors if urlsplit(e["request"]["uri"]).path.endswith("/reimage")]
+    assert 0 < len(reimage_errors) < len(errors)  # errors of reimage and of other operations alike
     run = validate([str(p) for p in SAMPLE_FILES])
+    assert run.config["exchanges"] == len(exchanges)
     status = {rid: r.status for rid, r in run.requirements.items()}
-    for rid in ("RSP-202-STATUS", "RSP-202-REQUEST-ID", "RSP-202-DATASERVICEID", "ERR-CONTENT-TYPE",
-                "ERR-BODY-SCHEMA", "ERR-REQUEST-ID"):
+    for rid in ("RSP-202-STATUS", "RSP-202-REQUEST-ID", "RSP-202-DATASERVICEID", *ERROR_RULES):
         assert status[rid] == "pass", rid
-    assert run.requirements["ERR-BODY-SCHEMA"].examples == 3  # both reimage and other-operation errors
+    for rid in ERROR_RULES:  # the generic error rules judge every recorded error answer, whatever its operation
+        assert run.requirements[rid].examples == len(errors), rid
     assert status["SEM-NODE-STATE"] == "skip" and "live target" in run.requirements["SEM-NODE-STATE"].reason
+
+
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=[p.stem for p in SAMPLE_FILES])
+def test_validate_traffic_each_sample_error_answer_judged_by_error_body_schema(sample: Path) -> None:
+    errors = len(_errors(real_exchanges(sample)))
+    result = validate([str(sample)]).requirements["ERR-BODY-SCHEMA"]
+    assert (result.status, result.examples) == ("pass" if errors else "skip", errors)
 
 
 def _corrupt_202_no_request_id(doc: dict[str, Any]) -> None:
@@ -115,12 +127,12 @@ CORRUPTIONS = [
                          ids=[c[1].__name__.removeprefix("_corrupt_") for c in CORRUPTIONS])
 def test_validate_traffic_corrupted_sample_fails_its_requirement(sample: Path, corrupt: Any, requirement: str,
                                                                  tmp_path: Path) -> None:
-    doc = _sample(sample)
+    doc = real_sample(sample.name)
     corrupt(doc)
     path = _write(tmp_path, sample.name, doc)
     report_dir = tmp_path / "reports"
     code = main(["validate-traffic", path, "--report-dir", str(report_dir)])
-    result = _results(report_dir)["requirements"][requirement]
+    result = read_results(report_dir)["requirements"][requirement]
     assert result["status"] == "fail" and result["level"] == "MUST"
     assert result["first_failure"]["location"] == f"{path} entry 0"
     assert result["first_failure"]["reproduce"] == f"batch-conformance validate-traffic {path}"
@@ -128,7 +140,7 @@ def test_validate_traffic_corrupted_sample_fails_its_requirement(sample: Path, c
 
 
 def test_validate_traffic_array_counts_every_entry_and_names_failing_ones(tmp_path: Path) -> None:
-    good, bad = _sample(REIMAGE_202), _sample(REIMAGE_202)
+    good, bad = real_sample(REIMAGE_202.name), real_sample(REIMAGE_202.name)
     _corrupt_202_no_request_id(bad)
     path = _write(tmp_path, "many.json", [good, bad, good, bad])
     run = validate([path])
@@ -139,7 +151,7 @@ def test_validate_traffic_array_counts_every_entry_and_names_failing_ones(tmp_pa
 
 
 def test_validate_traffic_other_operation_gets_only_the_generic_rules(tmp_path: Path) -> None:
-    doc = _sample(POOL_404)
+    doc = real_sample(POOL_404.name)
     doc["response"]["status"] = 202  # a GET pool answered 202: no reimage rule may judge it
     doc["response"]["body_json"] = None
     run = validate([_write(tmp_path, "get.json", doc)])
@@ -151,7 +163,7 @@ def test_validate_traffic_bearer_and_shared_key_never_reach_the_reports(tmp_path
         "U2hhcmVkS2V5U2lnbmF0dXJlVmFsdWVYWVo9PQ=="
     exchanges = []
     for auth in (f"Bearer {token}", f"SharedKey myaccount:{signature}"):
-        doc = _sample(REIMAGE_202)
+        doc = real_sample(REIMAGE_202.name)
         doc["request"]["headers"]["Authorization"] = auth
         _corrupt_202_no_request_id(doc)  # a failure, so the request is shown in every report
         doc["response"]["body"] = f"echo of {auth}"  # a server that leaks the credential into its body
@@ -226,17 +238,17 @@ def test_validate_traffic_missing_file_exits_2(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_validate_traffic_should_failure_alone_exits_0(tmp_path: Path) -> None:
-    doc = _sample(REIMAGE_202)
+    doc = real_sample(REIMAGE_202.name)
     doc["response"]["body"] = '{"unexpected": true}'  # RSP-202-EMPTY-BODY is a SHOULD
     report_dir = tmp_path / "r"
     assert main(["validate-traffic", _write(tmp_path, "s.json", doc), "--report-dir", str(report_dir)]) == 0
-    results = _results(report_dir)
+    results = read_results(report_dir)
     assert results["requirements"]["RSP-202-EMPTY-BODY"]["status"] == "fail"
     assert results["verdict"] == "pass"
 
 
 def test_validate_traffic_results_name_the_files_as_target(tmp_path: Path) -> None:
-    copy_path = _write(tmp_path, "copy.json", copy.deepcopy(_sample(REIMAGE_409)))
+    copy_path = _write(tmp_path, "copy.json", copy.deepcopy(real_sample(REIMAGE_409.name)))
     run = validate([str(REIMAGE_202), copy_path])
     assert run.target == f"traffic: {REIMAGE_202}, {copy_path}"
     assert run.config["exchanges"] == 2 and run.api_version == "2023-05-01.17.0, 2025-06-01"
@@ -245,13 +257,13 @@ def test_validate_traffic_results_name_the_files_as_target(tmp_path: Path) -> No
 @pytest.mark.parametrize(("fault", "failing"), [(None, set()), ("no-request-id-202", {"RSP-202-REQUEST-ID"})])
 def test_run_record_har_validates_back(fault: str | None, failing: set[str], tmp_path: Path) -> None:
     har = tmp_path / "run.har"
-    argv = ["run", "--profile", "quick", "--only", "RSP-202-REQUEST-ID", "--only", "RSP-CRID-ECHO", "--only",
-            "ERR-BODY-SCHEMA", "--no-schemathesis", "--record", str(har), "--report-dir", str(tmp_path / "run"), "-q"]
-    assert main(argv + (["--emulator-fault", fault] if fault else [])) == (1 if fault else 0)
+    run = run_suite(tmp_path / "run", "--only", "RSP-202-REQUEST-ID", "--only", "RSP-CRID-ECHO", "--only",
+                    "ERR-BODY-SCHEMA", "--record", str(har), *(["--emulator-fault", fault] if fault else []))
+    assert run.code == (1 if fault else 0)
     recorded = read_traffic(har)
     assert len(recorded) >= 12 and all(r.base_url.startswith("http://127.0.0.1:") for r in recorded)
     code = main(["validate-traffic", str(har), "--report-dir", str(tmp_path / "traffic")])
-    results = _results(tmp_path / "traffic")["requirements"]
+    results = read_results(tmp_path / "traffic")["requirements"]
     assert {rid for rid, r in results.items() if r["status"] == "fail" and r["level"] == "MUST"} == failing
     assert code == (1 if failing else 0)
     for rid in ("RSP-202-STATUS", "ERR-BODY-SCHEMA", "RSP-CRID-ECHO"):
@@ -259,7 +271,7 @@ def test_run_record_har_validates_back(fault: str | None, failing: set[str], tmp
 
 
 def _reimage_answered(status: int, code: str) -> dict[str, Any]:
-    doc, error = _sample(REIMAGE_202), _sample(POOL_404)
+    doc, error = real_sample(REIMAGE_202.name), real_sample(POOL_404.name)
     doc["response"] = error["response"]
     doc["response"]["status"], doc["response"]["body_json"]["code"] = status, code
     return doc
@@ -281,7 +293,7 @@ def test_validate_traffic_reimage_500_fails_no_server_error(tmp_path: Path) -> N
 
 
 def test_validate_traffic_unknown_api_version_gets_only_the_generic_rules(tmp_path: Path) -> None:
-    doc = _sample(REIMAGE_202)
+    doc = real_sample(REIMAGE_202.name)
     doc["request"]["uri"] = doc["request"]["uri"].replace("2025-06-01", "2019-01-01.8.0")
     _corrupt_202_no_request_id(doc)  # a reimage rule would fail it; the suite has no data for this version
     run = validate([_write(tmp_path, "old.json", doc)])
