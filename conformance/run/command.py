@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from conformance.config import load_settings
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
-from conformance.run.plugin import OPTIONS
+from conformance.run.plugin import OPTIONS, load_run_settings
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -69,10 +68,10 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Validate the flags, run the suite, and exit 0 (pass), 1 (a MUST failed) or 2 (usage/harness)."""
-    settings = load_settings({k.removeprefix("bc_"): v for k, v in _flags(args).items()
-                              if k not in ("bc_config", "bc_no_schemathesis")} |
-                             {"schemathesis": False if args.bc_no_schemathesis else None},
-                             config_file=args.bc_config)
+    settings = load_run_settings({k.removeprefix("bc_"): v for k, v in _flags(args).items()
+                                  if k not in ("bc_config", "bc_no_schemathesis")} |
+                                 {"schemathesis": False if args.bc_no_schemathesis else None},
+                                 config_file=args.bc_config)
     if settings.inventory:
         load_inventory(settings.inventory)  # a malformed inventory is a usage error before anything runs
     report_dir = Path(settings.report_dir)

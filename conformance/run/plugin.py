@@ -68,8 +68,21 @@ def settings_from_config(config: pytest.Config) -> Settings:
         "account_name": opt.bc_account_name, "auth": opt.bc_auth,
         "schemathesis": False if opt.bc_no_schemathesis else None,
     }
-    settings = load_settings(flags, config_file=opt.bc_config)
+    settings = load_run_settings(flags, config_file=opt.bc_config)
     config.stash[SETTINGS_KEY] = settings
+    return settings
+
+
+def load_run_settings(flags: dict[str, Any], *, config_file: str | None) -> Settings:
+    """Settings for a run: the config layer's checks, then the fault name against the emulator's catalogue
+    (here, not in config: config sits below the emulator, and the run is the part that starts it)."""
+    settings = load_settings(flags, config_file=config_file)
+    if settings.emulator_fault:
+        from conformance.emulator.faults import FAULTS  # lazily: it loads uvicorn
+
+        if settings.emulator_fault not in FAULTS:
+            raise UsageError(f"--emulator-fault {settings.emulator_fault!r} is not a fault of the emulator "
+                             "(batch-conformance emulator --list-faults)")
     return settings
 
 
