@@ -105,8 +105,8 @@ def test_run_stopped_early_reports_unrun_requirements_as_errors(tmp_path: Path) 
 
     # -x stops at the first failure: what never ran must not look like a pass
     pytest.main([str(SUITE_DIR), "-q", "-p", "no:cacheprovider", "-c", str(SUITE_DIR / "pytest.ini"),
-                 "--rootdir", str(SUITE_DIR), "-x", "--profile", "quick", "--no-schemathesis",
-                 "--emulator-fault", "status-200", "--report-dir", str(tmp_path)])
+                 "--rootdir", str(SUITE_DIR), "-x", "--bc-profile", "quick", "--bc-no-schemathesis",
+                 "--bc-emulator-fault", "status-200", "--bc-report-dir", str(tmp_path)])
     results = read_results(tmp_path)
     statuses = {rid: r["status"] for rid, r in results["requirements"].items()}
     assert "fail" in statuses.values() and "error" in statuses.values()

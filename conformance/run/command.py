@@ -6,47 +6,41 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conformance.config import load_settings
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
-from conformance.run.plugin import OPTIONS
+from conformance.run.plugin import OPTIONS, run_settings
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The run flags: the same names as the pytest plugin's options."""
-    for flag, dest, kwargs in OPTIONS:
-        parser.add_argument(flag, dest=dest, default=None, **kwargs)
+    """The run flags: the plugin's option table under their short names (`--target`, not `--bc-target`)."""
+    for option in OPTIONS:
+        parser.add_argument(option.run_flag, dest=option.dest, default=None, **option.kwargs)
     parser.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
 
 
-def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {f[1]: getattr(args, f[1]) for f in OPTIONS}
-
-
 def pytest_args(args: argparse.Namespace, report_dir: Path) -> list[str]:
-    """Translate run flags into the pytest command line that runs the suite."""
+    """Translate run flags into the pytest command line that runs the suite (the plugin's --bc-* flags)."""
     argv = [str(SUITE_DIR), "-p", "no:cacheprovider", "--assert=plain", "--rootdir", str(SUITE_DIR),
             "-c", str(SUITE_DIR / "pytest.ini"),
             f"--html={report_dir / 'report.html'}", "--self-contained-html",
             "-q" if args.quiet else "-v", "-rfEs", "--tb=no", "-W", "ignore::pytest.PytestUnknownMarkWarning"]
-    for flag, dest, kwargs in OPTIONS:
-        value = getattr(args, dest)
+    for option in OPTIONS:
+        value = getattr(args, option.dest)
         if value is None:
             continue
-        if kwargs.get("action") == "store_const":
-            argv.append(flag)
-        elif kwargs.get("action") == "append":
+        if option.kwargs.get("action") == "store_const":
+            argv.append(option.pytest_flag)
+        elif option.kwargs.get("action") == "append":
             for item in value:
-                argv += [flag, str(item)]
+                argv += [option.pytest_flag, str(item)]
         else:
-            argv += [flag, str(value)]
+            argv += [option.pytest_flag, str(value)]
     return argv
 
 
@@ -69,10 +63,7 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Validate the flags, run the suite, and exit 0 (pass), 1 (a MUST failed) or 2 (usage/harness)."""
-    settings = load_settings({k.removeprefix("bc_"): v for k, v in _flags(args).items()
-                              if k not in ("bc_config", "bc_no_schemathesis")} |
-                             {"schemathesis": False if args.bc_no_schemathesis else None},
-                             config_file=args.bc_config)
+    settings = run_settings(args)
     if settings.inventory:
         load_inventory(settings.inventory)  # a malformed inventory is a usage error before anything runs
     report_dir = Path(settings.report_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,60 +18,87 @@ from conformance.spec import Requirement
 
 RUN_KEY = pytest.StashKey[RunResult]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
-OPTIONS = (  # (flag, dest, kwargs)
-    ("--target", "bc_target", {"metavar": "URL", "help": "base URL of the target (default: the embedded emulator); "
-                                       "sdk+URL drives the azure-batch SDK"}),
-    ("--inventory", "bc_inventory", {"metavar": "FILE", "help": "inventory JSON file of the target's pools and nodes"}),
-    ("--api-version", "bc_api_version", {"metavar": "VERSION", "help": "api-version to certify"}),
-    ("--profile", "bc_profile", {"metavar": "PROFILE", "help": "quick | standard | thorough"}),
-    ("--seed", "bc_seed", {"metavar": "N", "type": int, "help": "seed that replays a run exactly"}),
-    ("--report-dir", "bc_report_dir", {"metavar": "DIR", "help": "where results.json, junit.xml, report.html go"}),
-    ("--emulator-fault", "bc_emulator_fault", {"metavar": "FAULT",
-                                                "help": "start the embedded emulator with this fault"}),
-    ("--only", "bc_only", {"metavar": "REQUIREMENT", "action": "append",
-                            "help": "run only this requirement ID (repeatable)"}),
-    ("--allow-destructive", "bc_allow_destructive", {"action": "store_const", "const": True,
-                                                     "help": "allow requests that really reimage"}),
-    ("--max-reimages", "bc_max_reimages", {"metavar": "N", "type": int,
-                                            "help": "at most N accepted reimages (default 1)"}),
-    ("--rate", "bc_rate", {"metavar": "PER_SECOND", "type": float, "help": "at most N requests per second"}),
-    ("--request-timeout", "bc_request_timeout", {"metavar": "SECONDS", "type": float, "help": "seconds per request"}),
-    ("--watch-seconds", "bc_watch_seconds", {"metavar": "SECONDS", "type": float,
-                                              "help": "after a live reimage, watch the node this long (default 900)"}),
-    ("--record", "bc_record", {"metavar": "HAR_FILE", "help": "write the traffic sent as HAR to this file"}),
-    ("--account-name", "bc_account_name", {"metavar": "NAME", "help": "Batch account name for Shared Key"}),
-    ("--auth", "bc_auth", {"metavar": "SCHEME", "help": "none | sharedkey | entra | bearer"}),
-    ("--no-schemathesis", "bc_no_schemathesis", {"action": "store_const", "const": True,
-                                                 "help": "switch the spec-driven layer off"}),
-    ("--bc-config", "bc_config", {"metavar": "TOML_FILE", "help": "TOML config file ([batch-conformance] table)"}),
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the option table: `--NAME` for `batch-conformance run`, `--bc-NAME` in pytest (where the
+    plugin shares the command line with other plugins), and dest bc_NAME in both."""
+
+    name: str
+    kwargs: dict[str, Any]
+    run_name: str = ""  # the run's flag when it is not the plain name
+
+    @property
+    def dest(self) -> str:
+        """Where argparse and pytest store the value."""
+        return "bc_" + self.name.replace("-", "_")
+
+    @property
+    def run_flag(self) -> str:
+        """The flag of `batch-conformance run`."""
+        return "--" + (self.run_name or self.name)
+
+    @property
+    def pytest_flag(self) -> str:
+        """The flag the pytest plugin registers."""
+        return "--bc-" + self.name
+
+
+OPTIONS = (  # the one table for both command lines
+    Option("target", {"metavar": "URL", "help": "base URL of the target (default: the embedded emulator); "
+                                                "sdk+URL drives the azure-batch SDK"}),
+    Option("inventory", {"metavar": "FILE", "help": "inventory JSON file of the target's pools and nodes"}),
+    Option("api-version", {"metavar": "VERSION", "help": "api-version to certify"}),
+    Option("profile", {"metavar": "PROFILE", "help": "quick | standard | thorough"}),
+    Option("seed", {"metavar": "N", "type": int, "help": "seed that replays a run exactly"}),
+    Option("report-dir", {"metavar": "DIR", "help": "where results.json, junit.xml, report.html go"}),
+    Option("emulator-fault", {"metavar": "FAULT", "help": "start the embedded emulator with this fault"}),
+    Option("only", {"metavar": "REQUIREMENT", "action": "append", "help": "run only this requirement ID (repeatable)"}),
+    Option("allow-destructive", {"action": "store_const", "const": True, "help": "allow requests that really reimage"}),
+    Option("max-reimages", {"metavar": "N", "type": int, "help": "at most N accepted reimages (default 1)"}),
+    Option("rate", {"metavar": "PER_SECOND", "type": float, "help": "at most N requests per second"}),
+    Option("request-timeout", {"metavar": "SECONDS", "type": float, "help": "seconds per request"}),
+    Option("watch-seconds", {"metavar": "SECONDS", "type": float,
+                             "help": "after a live reimage, watch the node this long (default 900)"}),
+    Option("record", {"metavar": "HAR_FILE", "help": "write the traffic sent as HAR to this file"}),
+    Option("account-name", {"metavar": "NAME", "help": "Batch account name for Shared Key"}),
+    Option("auth", {"metavar": "SCHEME", "help": "none | sharedkey | entra | bearer"}),
+    Option("no-schemathesis", {"action": "store_const", "const": True, "help": "switch the spec-driven layer off"}),
+    Option("config", {"metavar": "TOML_FILE", "help": "TOML config file ([batch-conformance] table)"},
+           run_name="bc-config"),
 )
+_NOT_SETTINGS = ("bc_config", "bc_no_schemathesis")  # options that are not a Settings field of the same name
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the suite's options (also usable as plain `pytest --target URL ...`)."""
+    """Register the suite's options, namespaced (`pytest --bc-target URL --pyargs conformance.suite`)."""
     group = parser.getgroup("batch-conformance")
-    for flag, dest, kwargs in OPTIONS:
-        group.addoption(flag, dest=dest, default=None, **kwargs)
+    for option in OPTIONS:
+        group.addoption(option.pytest_flag, dest=option.dest, default=None, **option.kwargs)
+
+
+def run_settings(values: Any) -> Settings:
+    """Settings for a run from parsed options (argparse's namespace or pytest's config.option): the config
+    layer's checks, then the fault name against the emulator's catalogue (here, not in config: config sits
+    below the emulator, and the run is the part that starts it)."""
+    flags = {o.dest.removeprefix("bc_"): getattr(values, o.dest) for o in OPTIONS if o.dest not in _NOT_SETTINGS}
+    flags["schemathesis"] = False if values.bc_no_schemathesis else None
+    settings = load_settings(flags, config_file=values.bc_config)
+    if settings.emulator_fault:
+        from conformance.emulator.faults import FAULTS  # lazily: it loads uvicorn
+
+        if settings.emulator_fault not in FAULTS:
+            raise UsageError(f"--emulator-fault {settings.emulator_fault!r} is not a fault of the emulator "
+                             "(batch-conformance emulator --list-faults)")
+    return settings
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
-    """Settings from pytest options, the environment and the config file."""
-    if SETTINGS_KEY in config.stash:
-        return config.stash[SETTINGS_KEY]
-    opt = config.option
-    flags: dict[str, Any] = {
-        "target": opt.bc_target, "inventory": opt.bc_inventory, "api_version": opt.bc_api_version,
-        "profile": opt.bc_profile, "seed": opt.bc_seed, "report_dir": opt.bc_report_dir,
-        "emulator_fault": opt.bc_emulator_fault, "only": opt.bc_only,
-        "allow_destructive": opt.bc_allow_destructive, "max_reimages": opt.bc_max_reimages,
-        "rate": opt.bc_rate, "request_timeout": opt.bc_request_timeout, "record": opt.bc_record,
-        "watch_seconds": opt.bc_watch_seconds,
-        "account_name": opt.bc_account_name, "auth": opt.bc_auth,
-        "schemathesis": False if opt.bc_no_schemathesis else None,
-    }
-    settings = load_settings(flags, config_file=opt.bc_config)
-    config.stash[SETTINGS_KEY] = settings
-    return settings
+    """Settings from pytest options, the environment and the config file (resolved once per run)."""
+    if SETTINGS_KEY not in config.stash:
+        config.stash[SETTINGS_KEY] = run_settings(config.option)
+    return config.stash[SETTINGS_KEY]
 
 
 def _is_suite(item: pytest.Item) -> bool:
