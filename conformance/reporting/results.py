@@ -12,9 +12,16 @@ from conformance.spec import Requirement
 Status = Literal["pass", "fail", "error", "skip"]
 
 
+# A status only moves forward: undecided -> passed -> harness error -> failed. Once a requirement failed,
+# nothing later makes it pass; a harness error never turns into a pass.
+RANK: dict[Status, int] = {"skip": 0, "pass": 1, "error": 2, "fail": 3}
+
+
 @dataclass
 class RequirementResult:
-    """The verdict on one requirement: pass needs at least one deciding example and no failure."""
+    """The verdict on one requirement: pass needs at least one deciding example and no failure.
+
+    Changed only through its methods, whose status never moves backwards (see RANK)."""
 
     requirement: Requirement
     status: Status = "skip"
@@ -24,6 +31,43 @@ class RequirementResult:
     reason: str = ""
     duration: float = 0.0
 
+    def _advance(self, status: Status, reason: str) -> bool:
+        if RANK[status] < RANK[self.status]:
+            return False
+        self.status, self.reason = status, reason
+        return True
+
+    def met(self, n: int = 1) -> None:
+        """n examples decided the requirement and met it."""
+        self.examples += n
+
+    def broke(self, n: int = 1) -> None:
+        """n examples decided the requirement and broke it (fail() records the example shown)."""
+        self.failures += n
+
+    def fail(self, first_failure: dict[str, Any], *, replace: bool = False) -> None:
+        """The target broke the requirement: fail for good, keeping the first failure shown (a property's
+        own, shrunk, example replaces one met on another requirement's exchange: replace=True)."""
+        self._advance("fail", "")
+        if self.first_failure is None or replace:
+            self.first_failure = first_failure
+
+    def settle(self, undecided: str) -> None:
+        """After its examples ran: pass when one decided it and none broke it; else undecided, saying why."""
+        if self.examples and not self.failures:
+            self._advance("pass", "")
+        elif self.status == "skip":
+            self.reason = undecided
+
+    def error(self, reason: str) -> None:
+        """The suite or the network broke before the requirement was decided (never over a failure)."""
+        self._advance("error", reason)
+
+    def skip(self, reason: str) -> None:
+        """Not decided, and why (only while nothing decided it)."""
+        if self.status == "skip":
+            self.reason = reason
+
     def to_json(self) -> dict[str, Any]:
         """The results.json entry for this requirement."""
         r = self.requirement
@@ -31,7 +75,6 @@ class RequirementResult:
                 "status": self.status, "examples": self.examples, "failures": self.failures,
                 "first_failure": self.first_failure, "reason": self.reason,
                 "duration": round(self.duration, 3)}
-
 
 @dataclass
 class RunResult:

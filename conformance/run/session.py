@@ -96,13 +96,12 @@ class Session:
             try:
                 decided = checks.evaluate(rid, exchange)
             except RequirementFailure as failure:
-                result.failures += 1
+                result.broke()
                 if result.first_failure is None:
-                    result.status = "fail"
-                    result.first_failure = describe_failure(exchange, failure, self.settings, also=(own,))
+                    result.fail(describe_failure(exchange, failure, self.settings, also=(own,)))
                 continue
             if decided:
-                result.examples += 1
+                result.met()
 
     # --- sending -----------------------------------------------------------------------------
     def exchange(self, request: Request, *, observe_node: bool = False) -> Exchange:
@@ -161,14 +160,14 @@ class Session:
         result = self.run.requirements[requirement_id]
         precondition = self._unmet_precondition(result.requirement.category)
         if precondition:
-            result.status, result.reason = "skip", precondition
+            result.skip(precondition)
             return result
         started = time.monotonic()
-        result.reason = ""
+        result.skip("")  # started: no longer "not run"
         try:
             self._run_property(requirement_id, result)
         except Exception as err:  # a bug in the suite is a harness error, never a pass or a target failure
-            result.status, result.reason = "error", f"suite error: {type(err).__name__}: {err}"
+            result.error(f"suite error: {type(err).__name__}: {err}")
             self.run.harness_errors.append(f"{requirement_id}: {result.reason}")
         finally:
             result.duration = time.monotonic() - started
@@ -202,11 +201,11 @@ class Session:
             try:
                 decided = checks.evaluate(requirement_id, exchange)
             except RequirementFailure as failure:
-                result.failures += 1
+                result.broke()
                 last.exchange, last.failure = exchange, failure
                 raise
             if decided:
-                result.examples += 1
+                result.met()
 
         flaky = False
         for request in checks.examples_for(requirement_id, inventory=self.inventory,
@@ -215,7 +214,7 @@ class Session:
         try:
             prop()
         except HarnessError as err:
-            result.status, result.reason = "error", str(err)
+            result.error(str(err))
             self.run.harness_errors.append(f"{requirement_id}: {err}")
             return
         except RequirementFailure:
@@ -225,16 +224,10 @@ class Session:
         except Unsatisfiable:
             pass
         if last.exchange is not None and last.failure is not None:
-            result.status = "fail"  # the property's own, shrunk, example replaces any earlier observation
-            result.first_failure = describe_failure(last.exchange, last.failure, self.settings,
-                                                    flaky=flaky)
-        elif result.status == "fail" and result.first_failure:
-            return  # seen on another requirement's exchange (or by another layer): never downgraded
-        elif result.examples:
-            result.status = "pass"
+            # the property's own, shrunk, example replaces one met on another requirement's exchange
+            result.fail(describe_failure(last.exchange, last.failure, self.settings, flaky=flaky), replace=True)
         else:
-            result.status = "skip"
-            result.reason = _skip_reason(withheld, self.inventory)
+            result.settle(_skip_reason(withheld, self.inventory))
 
 
 def _skip_reason(withheld: list[str], inventory: Inventory) -> str:
@@ -265,4 +258,4 @@ def close_run(run: RunResult, why: str) -> None:
     """A requirement that never ran (the run was interrupted or stopped early) is an error, never a pass."""
     for result in run.requirements.values():
         if result.status == "skip" and result.reason == NOT_RUN:
-            result.status, result.reason = "error", f"not run: {why}"
+            result.error(f"not run: {why}")

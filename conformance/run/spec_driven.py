@@ -393,25 +393,21 @@ def merge(run: RunResult, layer: LayerResult, settings: Settings) -> None:
         result = run.requirements.get(rid)
         if result is None:
             continue
-        result.examples += tally.examples
-        result.failures += tally.failures
+        result.met(tally.examples)
+        result.broke(tally.failures)
         if tally.first is not None:
             ex, failure, check = tally.first
-            if result.first_failure is None:
-                result.first_failure = describe_failure(ex, failure, settings) | {
-                    "found_by": f"spec-driven layer (Schemathesis, {check})"}
-            result.status, result.reason = "fail", ""
-        elif tally.examples and result.status in ("skip", "pass"):
-            result.status, result.reason = "pass", ""
+            found_by = {"found_by": f"spec-driven layer (Schemathesis, {check})"}
+            result.fail(describe_failure(ex, failure, settings) | found_by)
+        else:
+            result.settle(result.reason)
+    why = f"; withheld: {sorted(set(layer.withheld))[0]}" if layer.withheld else ""
     for rid in own:
-        result = run.requirements[rid]
-        if result.status == "skip":
-            why = f"; withheld: {sorted(set(layer.withheld))[0]}" if layer.withheld else ""
-            result.reason = f"not decided: no Schemathesis-generated exchange could decide it{why}"
+        run.requirements[rid].skip(f"not decided: no Schemathesis-generated exchange could decide it{why}")
 
 
 def switch_off(run: RunResult) -> None:
     """Mark the layer's own IDs as skipped, naming the setting that switched it off."""
     for rid in SPEC_IDS:
         if rid in run.requirements:
-            run.requirements[rid].status, run.requirements[rid].reason = "skip", OFF_REASON
+            run.requirements[rid].skip(OFF_REASON)

@@ -34,7 +34,7 @@ def layer(conformance_session: Session) -> spec_driven.LayerResult:
     except Exception as err:  # a harness or suite failure is an error, never a silent pass
         for rid in spec_driven.SPEC_IDS:
             if rid in run.requirements:
-                run.requirements[rid].status, run.requirements[rid].reason = "error", str(err)
+                run.requirements[rid].error(str(err))
         run.harness_errors.append(f"spec-driven layer: {err}")
         raise
     spec_driven.merge(run, result, settings)

@@ -269,30 +269,23 @@ class _Validator:
             try:
                 decided = checks.evaluate(rid, exchange)
             except RequirementFailure as failure:
-                result.failures += 1
-                result.status = "fail"
+                result.broke()
                 if result.first_failure is None:
-                    result.first_failure = _failure(rec, failure, exchange)
+                    result.fail(_failure(rec, failure, exchange))
                 else:
                     others = result.first_failure.setdefault("other_locations", [])
                     if len(others) < MAX_LOCATIONS:
                         others.append(rec.location)
                 continue
             if decided:
-                result.examples += 1
-                if result.status == "skip":
-                    result.status = "pass"
+                result.met()
 
     def finish(self) -> None:
-        """Say why each undecided requirement was not decided."""
+        """Settle every requirement: pass where an exchange decided it and none broke it, else say why not."""
         for rid, result in self.run.requirements.items():
-            if result.status != "skip":
-                result.reason = ""
-            elif rid in self.offline:
-                result.reason = "not decided: no recorded exchange could decide it"
-            else:
-                result.reason = ("not decidable from recorded traffic: needs a live target "
-                                 "(inventory, node state or several exchanges)")
+            result.settle("not decided: no recorded exchange could decide it" if rid in self.offline else
+                          "not decidable from recorded traffic: needs a live target (inventory, node state or "
+                          "several exchanges)")
 
 
 def validate(files: list[str]) -> RunResult:
