@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import html
 import json
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from conformance.diff.classify import Side, Verdict
 from conformance.models import Request
-from conformance.redaction import redact_headers, redact_text
-from conformance.reporting.report import STATUS_COLOURS
+from conformance.redaction import redact_text
+from conformance.reporting.failures import request_record
+from conformance.reporting.junit import Case, Outcome
+from conformance.reporting.junit import write_junit as write_junit_file
+from conformance.reporting.report import STATUS_COLOURS, page
 from conformance.spec import VersionChange
 
-BODY_SHOWN = 1024
 CLASS_COLOURS = {"expected": STATUS_COLOURS["pass"], "unexpected": STATUS_COLOURS["fail"],
                  "inconclusive": STATUS_COLOURS["skip"]}
 ChangeStatus = Literal["observed", "unexpected", "no-difference", "not-exercised"]
@@ -43,14 +44,9 @@ class CaseDiff:
 
 
 def request_json(request: Request) -> dict[str, Any]:
-    """A request as reports show it, secrets redacted and big bodies cut."""
-    body = request.body
-    shown = None if body is None else body[:BODY_SHOWN].decode("utf-8", errors="replace")
-    if body is not None and len(body) > BODY_SHOWN:
-        shown = f"{shown}... ({len(body)} bytes in all)"
-    return {"method": request.method, "path": redact_text(request.path_and_query),
-            "headers": {k: v for k, v in redact_headers(request.headers)},
-            "body": None if shown is None else redact_text(shown)}
+    """A request as reports show it, secrets redacted and big bodies cut (the path stands for the URL)."""
+    record = request_record(request, request.path_and_query)
+    return {"method": record["method"], "path": record["url"], "headers": record["headers"], "body": record["body"]}
 
 
 def _side_json(side: Side) -> dict[str, Any]:
@@ -146,46 +142,34 @@ class DiffResult:
         }
 
 
+# a documented change contradicted, or a difference nothing documents, fails; untried or inconclusive is skipped
+CHANGE_OUTCOMES: dict[str, Outcome] = {"unexpected": "failure", "not-exercised": "skipped", "inconclusive": "skipped"}
+
+
 def write_junit(result: DiffResult, path: Path) -> None:
     """JUnit: one testcase per documented change in range, one per difference kind, and an overall one."""
-    cases: list[ET.Element] = []
+    cases: list[Case] = []
     for change in result.between:
         status, detail = result.change_status(change)
-        case = ET.Element("testcase", {"classname": f"diff.change.{change.requirement}", "name": change_key(change)})
-        if status == "unexpected":
-            ET.SubElement(case, "failure", {"message": redact_text(detail)[:500], "type": "unexpected"})
-        elif status == "not-exercised":
-            ET.SubElement(case, "skipped", {"message": detail})
-        cases.append(case)
+        outcome = CHANGE_OUTCOMES.get(status, "passed")
+        cases.append(Case(f"diff.change.{change.requirement}", change_key(change), outcome, detail, kind="unexpected"))
     for kind in result.kinds():
-        case = ET.Element("testcase", {"classname": f"diff.{kind['classification']}", "name": kind["kind"]})
-        if kind["classification"] == "unexpected":
-            node = ET.SubElement(case, "failure", {"message": redact_text(kind["reason"])[:500], "type": "unexpected"})
-            node.text = json.dumps(kind, indent=1)
-        elif kind["classification"] == "inconclusive":
-            ET.SubElement(case, "skipped", {"message": kind["reason"]})
-        cases.append(case)
-    overall = ET.Element("testcase", {"classname": "diff.summary", "name": "no unexpected differences"})
+        outcome = CHANGE_OUTCOMES.get(kind["classification"], "passed")
+        cases.append(Case(f"diff.{kind['classification']}", kind["kind"], outcome, kind["reason"],
+                          detail=json.dumps(kind, indent=1) if outcome == "failure" else None, kind="unexpected"))
     if result.count("unexpected"):
-        ET.SubElement(overall, "failure", {"message": f"{result.count('unexpected')} unexpected difference(s)"})
+        overall = Case("diff.summary", "no unexpected differences", "failure",
+                       f"{result.count('unexpected')} unexpected difference(s)")
     elif result.verdict == "error":
-        ET.SubElement(overall, "error", {"message": redact_text("; ".join(result.harness_errors)
-                                                                or "no case could be compared")})
-    cases.append(overall)
-    suite = ET.Element("testsuite", {
-        "name": f"batch-conformance diff {result.from_version} -> {result.to_version}", "tests": str(len(cases)),
-        "failures": str(sum(1 for c in cases if c.find("failure") is not None)),
-        "errors": str(sum(1 for c in cases if c.find("error") is not None)),
-        "skipped": str(sum(1 for c in cases if c.find("skipped") is not None)), "time": f"{result.duration:.3f}"})
-    props = ET.SubElement(suite, "properties")
-    for name, value in (("from", result.from_version), ("to", result.to_version), ("seed", result.seed),
-                        ("profile", result.profile), ("verdict", result.verdict)):
-        ET.SubElement(props, "property", {"name": name, "value": str(value)})
-    suite.extend(cases)
-    root = ET.Element("testsuites", {"name": "batch-conformance diff"})
-    root.append(suite)
-    ET.indent(root)
-    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+        overall = Case("diff.summary", "no unexpected differences", "error",
+                       "; ".join(result.harness_errors) or "no case could be compared")
+    else:
+        overall = Case("diff.summary", "no unexpected differences")
+    properties = [("from", result.from_version), ("to", result.to_version), ("seed", str(result.seed)),
+                  ("profile", result.profile), ("verdict", result.verdict)]
+    write_junit_file(path, root="batch-conformance diff", duration=result.duration, properties=properties,
+                     suite=f"batch-conformance diff {result.from_version} -> {result.to_version}",
+                     cases=[*cases, overall])
 
 
 def _e(value: Any) -> str:
@@ -218,12 +202,10 @@ def render_html(result: DiffResult) -> str:
         f'{_request_html(k["example"]["to"])}</tr></table></div>' for k in doc["differences"])
     errors = "".join(f"<li>{_e(e)}</li>" for e in doc["harness_errors"])
     counts = " ".join(f'<span style="color:{CLASS_COLOURS[c]}">{c}: {n}</span>' for c, n in doc["counts"].items())
-    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-<title>batch-conformance diff {_e(result.from_version)} -> {_e(result.to_version)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}}
-pre{{white-space:pre-wrap;max-width:40em;background:#f6f6f6;padding:6px}}</style></head><body>
-<h1>API-version diff: {_e(result.from_version)} &rarr; {_e(result.to_version)}</h1>
+    style = ("table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;"
+             "text-align:left}pre{white-space:pre-wrap;max-width:40em;background:#f6f6f6;padding:6px}")
+    title = f"API-version diff: {result.from_version} -> {result.to_version}"
+    return page(title, style=style, body=f"""
 <h2>Verdict: <span id="bc-verdict" style="color:{colour}">{result.verdict.upper()}</span></h2>
 <table class="bc-facts"><tr><td>from target</td><td>{_e(doc["targets"]["from"])}</td></tr>
 <tr><td>to target</td><td>{_e(doc["targets"]["to"])}</td></tr><tr><td>emulator fault</td>
@@ -237,8 +219,7 @@ pre{{white-space:pre-wrap;max-width:40em;background:#f6f6f6;padding:6px}}</style
 <table id="bc-changes"><tr><th>since</th><th>requirement</th><th>change</th><th>cases touching</th><th>status</th>
 <th>detail</th></tr>{changes}</table>
 <h3>Differences</h3><div id="bc-differences">{kinds or '<p>None: every case answered alike at both versions.</p>'}</div>
-</body></html>
-"""
+""")
 
 
 def write_diff_reports(result: DiffResult, report_dir: Path) -> None:

@@ -6,20 +6,49 @@ import shlex
 from typing import Any
 
 from conformance.config import Settings
-from conformance.models import Exchange, Request, RequirementFailure
+from conformance.models import Exchange, Request, RequirementFailure, Response
 from conformance.redaction import redact_headers, redact_text
 
 BODY_SHOWN = 2048
 EMULATOR_PORT = 8765
 
 
-def _body_text(body: bytes | None) -> str | None:
+def body_text(body: bytes | None) -> str | None:
+    """A body as reports show it: decoded leniently, cut after BODY_SHOWN bytes (saying how long it was),
+    secrets redacted; None for no body."""
     if body is None:
         return None
     text = body[:BODY_SHOWN].decode("utf-8", errors="replace")
     if len(body) > BODY_SHOWN:
         text += f"... ({len(body)} bytes in all)"
     return redact_text(text)
+
+
+def request_record(request: Request, url: str) -> dict[str, Any]:
+    """A request as reports show it (secrets redacted, big bodies cut)."""
+    return {"method": request.method, "url": redact_text(url), "headers": dict(redact_headers(request.headers)),
+            "body": body_text(request.body)}
+
+
+def response_record(response: Response) -> dict[str, Any]:
+    """A response as reports show it (secrets redacted, big bodies cut)."""
+    return {"status": response.status, "headers": dict(redact_headers(response.headers)),
+            "body": body_text(response.body)}
+
+
+def failure_record(exchange: Exchange, failure: RequirementFailure, *, url: str, curl: str, reproduce: str,
+                   flaky: bool = False) -> dict[str, Any]:
+    """The first_failure entry of results.json and the report: what went wrong, the exchange, how to replay."""
+    return {
+        "requirement": failure.requirement,
+        "message": redact_text(failure.detail),
+        "expected": redact_text(failure.expected or exchange.expectation.describe()),
+        "flaky": flaky,
+        "request": request_record(exchange.request, url),
+        "response": response_record(exchange.response),
+        "curl": curl,
+        "reproduce": reproduce,
+    }
 
 
 def curl_command(request: Request, base_url: str) -> str:
@@ -68,9 +97,8 @@ def reproduce_command(settings: Settings, requirement: str, also: tuple[str, ...
 
 def describe_failure(exchange: Exchange, failure: RequirementFailure, settings: Settings, *,
                      flaky: bool = False, also: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The first_failure entry of results.json and the report: everything needed to see and replay."""
-    req, resp = exchange.request, exchange.response
-    base = exchange.base_url
+    """A failure of a run: everything needed to see it and replay it with the same settings."""
+    req, base = exchange.request, exchange.base_url
     curl = curl_command(req, base)
     if settings.embedded:
         fault = f" --fault {shlex.quote(settings.emulator_fault)}" if settings.emulator_fault else ""
@@ -78,17 +106,7 @@ def describe_failure(exchange: Exchange, failure: RequirementFailure, settings: 
             fault += f" --inventory {shlex.quote(settings.inventory)}"
         curl = (f"# start the emulator first: batch-conformance emulator --port {EMULATOR_PORT}{fault}\n"
                 + curl_command(req, f"http://127.0.0.1:{EMULATOR_PORT}"))
-    return {
-        "requirement": failure.requirement,
-        "message": redact_text(failure.detail),
-        "expected": redact_text(failure.expected or exchange.expectation.describe()),
-        "flaky": flaky,
-        "request": {"method": req.method, "url": redact_text(base + req.path_and_query),
-                    "headers": dict(redact_headers(req.headers)), "body": _body_text(req.body)},
-        "response": {"status": resp.status, "headers": dict(redact_headers(resp.headers)),
-                     "body": _body_text(resp.body)},
-        "curl": curl,
-        "reproduce": reproduce_command(settings, failure.requirement, also),
-        # set when the example was generated for another requirement's property (reported as found, unshrunk)
-        "observed_during": also[0] if also else None,
-    }
+    record = failure_record(exchange, failure, url=base + req.path_and_query, curl=curl, flaky=flaky,
+                            reproduce=reproduce_command(settings, failure.requirement, also))
+    # set when the example was generated for another requirement's property (reported as found, unshrunk)
+    return record | {"observed_during": also[0] if also else None}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import html
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from conformance.redaction import redact_text
+from conformance.reporting.junit import Case, Outcome
+from conformance.reporting.junit import write_junit as write_junit_file
 from conformance.reporting.results import RequirementResult, RunResult
 
 STATUSES = ("pass", "fail", "error", "skip")
@@ -21,40 +22,26 @@ STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "ski
 LEVELS = ("MUST", "SHOULD")
 
 
+JUNIT_OUTCOMES: dict[str, Outcome] = {"pass": "passed", "fail": "failure", "error": "error", "skip": "skipped"}
+
+
 def write_junit(run: RunResult, path: Path) -> None:
     """JUnit XML with one testcase per requirement: failure, error and skipped kept distinct."""
-    counts = {s: sum(1 for r in run.requirements.values() if r.status == s) for s in STATUS_COLOURS}
-    suite = ET.Element("testsuite", {
-        "name": f"batch-conformance {run.api_version}", "tests": str(len(run.requirements)),
-        "failures": str(counts["fail"]), "errors": str(counts["error"]), "skipped": str(counts["skip"]),
-        "time": f"{run.duration:.3f}"})
-    props = ET.SubElement(suite, "properties")
-    for name in ("target", "api_version", "seed", "profile", "suite_version"):
-        ET.SubElement(props, "property", {"name": name, "value": redact_text(str(getattr(run, name)))})
-    ET.SubElement(props, "property", {"name": "verdict", "value": run.verdict})
+    cases = []
     for rid, result in run.requirements.items():
         req = result.requirement
-        case = ET.SubElement(suite, "testcase", {
-            "classname": f"conformance.{req.category}.{req.level}", "name": rid,
-            "time": f"{result.duration:.3f}"})
-        ET.SubElement(case, "properties").extend([
-            ET.Element("property", {"name": "level", "value": req.level}),
-            ET.Element("property", {"name": "source", "value": req.source}),
-            ET.Element("property", {"name": "examples", "value": str(result.examples)})])
-        if result.status == "fail":
-            first = result.first_failure or {}
-            node = ET.SubElement(case, "failure", {"message": redact_text(str(first.get("message", "")))[:500],
-                                                   "type": req.level})
-            node.text = redact_text(json.dumps(first, indent=1, default=str))
-        elif result.status == "error":
-            ET.SubElement(case, "error", {"message": redact_text(result.reason)})
-        elif result.status == "skip":
-            ET.SubElement(case, "skipped", {"message": redact_text(result.reason)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    root = ET.Element("testsuites", {"name": "batch-conformance"})
-    root.append(suite)
-    ET.indent(root)
-    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+        first = result.first_failure or {}
+        failed = result.status == "fail"
+        cases.append(Case(
+            f"conformance.{req.category}.{req.level}", rid, JUNIT_OUTCOMES[result.status],
+            message=str(first.get("message", "")) if failed else result.reason,
+            detail=json.dumps(first, indent=1, default=str) if failed else None, kind=req.level,
+            time=result.duration,
+            properties=(("level", req.level), ("source", req.source), ("examples", str(result.examples)))))
+    properties = [(name, str(getattr(run, name))) for name in ("target", "api_version", "seed", "profile",
+                                                                "suite_version")]
+    write_junit_file(path, root="batch-conformance", suite=f"batch-conformance {run.api_version}", cases=cases,
+                     duration=run.duration, properties=[*properties, ("verdict", run.verdict)])
 
 
 def redact_doc(value: Any) -> Any:
@@ -276,15 +263,20 @@ broke it; a bare mark: not decided by any example</small></p>{outcomes_svg(run)}
 {_SCRIPT}</section>"""
 
 
-def standalone_html(run: RunResult, title: str) -> str:
-    """A complete self-contained page around summary_html (for reports made without pytest)."""
+def page(title: str, body: str, *, style: str = "") -> str:
+    """A complete self-contained HTML page (no network): the shell of every report made without pytest."""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
-<style>body{{font-family:Helvetica,Arial,sans-serif;margin:16px}}</style></head>
+<style>body{{font-family:Helvetica,Arial,sans-serif;margin:16px}}{style}</style></head>
 <body><h1 id="title">{_e(title)}</h1>
-{summary_html(run)}
+{body}
 </body></html>
 """
+
+
+def standalone_html(run: RunResult, title: str) -> str:
+    """A complete self-contained page around summary_html (for reports made without pytest)."""
+    return page(title, summary_html(run))
 
 
 def write_html(run: RunResult, path: Path, title: str) -> None:

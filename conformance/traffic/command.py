@@ -30,8 +30,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from conformance import __version__, checks
 from conformance.models import Exchange, Observations, Request, RequirementFailure, Response, UsageError
 from conformance.oracle import Oracle
-from conformance.redaction import redact_headers, redact_text, register_secret
-from conformance.reporting.failures import BODY_SHOWN, curl_command
+from conformance.redaction import register_secret
+from conformance.reporting.failures import curl_command, failure_record
 from conformance.reporting.report import write_html, write_reports
 from conformance.reporting.results import RequirementResult, RunResult
 from conformance.rules import REIMAGE_PATH
@@ -211,27 +211,12 @@ def read_traffic(path: str | Path) -> list[Recorded]:
 
 
 # --- checking -------------------------------------------------------------------------------------
-def _text(body: bytes | None) -> str | None:
-    if body is None:
-        return None
-    text = body[:BODY_SHOWN].decode("utf-8", errors="replace")
-    return redact_text(text + (f"... ({len(body)} bytes in all)" if len(body) > BODY_SHOWN else ""))
-
-
 def _failure(rec: Recorded, failure: RequirementFailure, exchange: Exchange) -> dict[str, Any]:
-    req, resp = rec.request, rec.response
-    return {
-        "requirement": failure.requirement, "message": redact_text(failure.detail),
-        "expected": redact_text(failure.expected or exchange.expectation.describe()), "flaky": False,
-        "location": rec.location,
-        "request": {"method": req.method, "url": redact_text(rec.url),
-                    "headers": dict(redact_headers(req.headers)), "body": _text(req.body)},
-        "response": {"status": resp.status, "headers": dict(redact_headers(resp.headers)),
-                     "body": _text(resp.body)},
-        "curl": "# the recorded request, as it was sent (this sends it again)\n"
-                + curl_command(req, rec.base_url or "https://ACCOUNT.REGION.batch.azure.com"),
-        "reproduce": f"batch-conformance validate-traffic {shlex.quote(rec.file)}",
-    }
+    curl = ("# the recorded request, as it was sent (this sends it again)\n"
+            + curl_command(rec.request, rec.base_url or "https://ACCOUNT.REGION.batch.azure.com"))
+    record = failure_record(exchange, failure, url=rec.url, curl=curl,
+                            reproduce=f"batch-conformance validate-traffic {shlex.quote(rec.file)}")
+    return record | {"location": rec.location}
 
 
 class _Validator:
