@@ -87,6 +87,7 @@ class Oracle:
         self.data = version(api_version)
         self.served_versions = served_versions
         self.auth_enforced = auth_enforced
+        self.auth_evidence = ""  # what showed the target does not authenticate, when its answers did
         self._reimaged: set[tuple[str, str]] = set()
         self._states: dict[tuple[str, str], str] = {}
 
@@ -96,10 +97,15 @@ class Oracle:
         return ((pool.id if pool else pool_id).lower(), node_id)
 
     def observe(self, request: Request, response: Response) -> None:
-        """Learn from an exchange: a 202 on a node leaves its state unknown until note_state()."""
+        """Learn from an exchange: a 202 on a node leaves its state unknown until note_state(); an unsigned
+        request answered 2xx shows the target does not authenticate."""
         target = reimage_target(request)
         if target is not None and request.method.upper() == "POST" and response.status == 202:
             self._reimaged.add(self._key(*target))
+        if self.auth_enforced is None and 200 <= response.status < 300 and _unsigned(request):
+            self.auth_enforced = False
+            self.auth_evidence = (f"the target serves unsigned requests ({request.method} {request.target_path} "
+                                  f"without Authorization answered {response.status}): it does not authenticate")
 
     def note_state(self, pool_id: str, node_id: str, state: str) -> None:
         """Record a node state read from the target (e.g. Get Node): it replaces the inventory's."""
@@ -373,6 +379,11 @@ class Oracle:
         state = self._states.get(key, node.state)
         if state not in ACCEPTING_STATES:
             v.fault(sem.node_state.id, f"node {node.id!r} is {state}, not idle or running", NODE_STATE)
+
+
+def _unsigned(request: Request) -> bool:
+    """Whether the request went on the wire without Authorization (the signer adds one only when asked)."""
+    return request.header("Authorization") is None and auth_directive(request) != AUTH_BAD_SIGNATURE
 
 
 def _plausible_version(value: str) -> bool:

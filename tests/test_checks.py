@@ -126,7 +126,8 @@ CASES: dict[str, Pair] = {
     "ERR-MESSAGE-REQUEST-ID": (lambda: ex(req("nope"), err(404, "PoolNotFound", message="The pool does not exist.")),
                                lambda: sample_exchange("get-pool-404-PoolNotFound_2025-06-01.json")),
     "ERR-CODE-EXPECTED": (lambda: ex(req("nope"), err(404, "NodeNotFound")), vm_409),
-    "NO-SERVER-ERROR": (lambda: ex(req(), err(500, "InternalError")), lambda: ex(req(), err(503, "ServerBusy"))),
+    "NO-SERVER-ERROR": (lambda: ex(req(), err(500, "InternalError")),
+                        lambda: ex(req("nope"), err(404, "PoolNotFound"))),
     "SEM-ACCEPT": (lambda: ex(req(), err(400, "InvalidInput")), reimage_202),
     "SEM-NO-BODY": (lambda: ex(req(body=b"{}"), err(400, "InvalidRequestBody")), reimage_202),
     "SEM-POOL-NOT-FOUND": (lambda: ex(req("nope"), ok202()), lambda: ex(req("nope"), err(404, "PoolNotFound"))),
@@ -193,3 +194,11 @@ def test_check_violating_exchange_fails(requirement: str) -> None:
 @pytest.mark.parametrize("requirement", sorted(CASES))
 def test_check_conforming_exchange_passes(requirement: str) -> None:
     assert evaluate(requirement, CASES[requirement][1]()) is True
+
+
+@pytest.mark.parametrize("answer", [err(503, "ServerBusy"), err(500, "OperationTimedOut"), Response(429)],
+                         ids=["503-ServerBusy", "500-OperationTimedOut", "429"])
+@pytest.mark.parametrize("requirement", ["NO-SERVER-ERROR", "SEM-ACCEPT", "SEM-POOL-NOT-FOUND"])
+def test_check_transient_answer_decides_nothing(requirement: str, answer: Response) -> None:
+    request = req("nope") if requirement == "SEM-POOL-NOT-FOUND" else req()
+    assert evaluate(requirement, ex(request, answer)) is False

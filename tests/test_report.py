@@ -69,9 +69,10 @@ def test_summary_html_counts_per_level_and_status() -> None:
     must = re.search(r'<tr data-level="MUST">(.*?)</tr>', page)
     should = re.search(r'<tr data-level="SHOULD">(.*?)</tr>', page)
     assert must and should
-    cells = lambda row: re.findall(r'class="bc-count-(\w+)">(\d+)<', row)  # noqa: E731
+    cells = lambda row: re.findall(r'class="bc-count-([\w-]+)">(\d+)<', row)  # noqa: E731
     n_must = sum(1 for r in catalogue().values() if r.level == "MUST")
-    assert dict(cells(must[1])) == {"pass": "1", "fail": "1", "error": "1", "skip": str(n_must - 3)}
+    assert dict(cells(must[1])) == {"pass": "1", "fail": "1", "error": "1", "undecided": str(n_must - 3),
+                                       "not-applicable": "0"}
     assert dict(cells(should[1]))["fail"] == "1"
 
 
@@ -119,8 +120,9 @@ def test_reports_never_contain_secrets(tmp_path: Path) -> None:
 
 def test_summary_html_verdict_pass_when_only_a_should_failed() -> None:
     run = _run_result()
-    run.requirements["RSP-202-REQUEST-ID"].status = "pass"
-    run.requirements["SEM-ACCEPT"].status = "pass"
+    for result in run.requirements.values():
+        if result.status != "fail" or result.requirement.level == "MUST":
+            result.status, result.reason = "pass", ""
     page = summary_html(run)
     assert 'id="bc-verdict">PASS<' in page and "1 SHOULD warning(s)" in page
 

@@ -39,7 +39,7 @@ def test_result_error_then_failure_becomes_fail() -> None:
 def test_result_no_example_settles_undecided_with_reason() -> None:
     result = _result()
     result.settle("every deciding request was withheld")
-    assert result.status == "skip" and result.reason == "every deciding request was withheld"
+    assert result.status == "undecided" and result.reason == "every deciding request was withheld"
 
 
 def test_result_first_failure_kept_unless_replaced() -> None:
@@ -55,5 +55,6 @@ def test_result_skip_reason_not_written_over_a_decided_status() -> None:
     result = _result()
     result.met()
     result.settle("undecided")
-    result.skip("switched off")
+    result.undecided("switched off")
+    result.not_applicable("not an SDK target")
     assert result.status == "pass" and result.reason == ""

@@ -122,9 +122,10 @@ def test_run_url_target_without_inventory_discovers_it_and_withholds_reimages(tm
         run = run_suite(tmp_path, "--target", emulator.url)
         reimaged = [n.id for p in emulator.state.pools.values() for n in p.nodes.values() if n.reimages]
     results = run.requirements
-    assert run.code == 0 and reimaged == []  # discovered nodes are never expendable: nothing was reimaged
+    # discovered nodes are never expendable: nothing was reimaged, so what needs a 202 stays undecided (exit 3)
+    assert run.code == 3 and reimaged == [] and run.results["verdict"] == "incomplete"
     assert results["SEM-POOL-NOT-FOUND"]["status"] == "pass"  # the discovered inventory decides 404s
-    assert results["SEM-ACCEPT"]["status"] == "skip" and "expendable" in results["SEM-ACCEPT"]["reason"]
+    assert results["SEM-ACCEPT"]["status"] == "undecided" and "expendable" in results["SEM-ACCEPT"]["reason"]
 
 
 def test_run_url_target_answering_non_json_pools_is_a_harness_error(tmp_path: Path, garbage_json_server: str,

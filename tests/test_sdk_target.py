@@ -198,7 +198,7 @@ def test_sdk_target_run_through_cli_wire_requirements_pass(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("fault", "expected"), [
-    (None, {"SDK-ERROR-CODE": "pass", "SDK-ACCEPT-RETURNS": "pass", "SEM-BAD-BODY": "skip"}),
+    (None, {"SDK-ERROR-CODE": "pass", "SDK-ACCEPT-RETURNS": "pass", "SEM-BAD-BODY": "not-applicable"}),
     ("error-message-string", {"SDK-ERROR-CODE": "fail", "SDK-ACCEPT-RETURNS": "pass"}),
     ("last-modified-iso-202", {"SDK-ERROR-CODE": "pass", "SDK-ACCEPT-RETURNS": "fail"}),
 ], ids=["correct", "error-message-string", "last-modified-iso-202"])

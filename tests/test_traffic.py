@@ -45,7 +45,8 @@ def test_validate_traffic_real_sample_no_must_failure(sample: Path, tmp_path: Pa
     failed = {k: v["first_failure"] for k, v in results["requirements"].items()
               if v["status"] == "fail" and v["level"] == "MUST"}
     assert failed == {}
-    assert code == 0 and results["verdict"] == "pass"
+    # validate-traffic exits 0 without a MUST failure; what the recording leaves undecided makes it incomplete
+    assert code == 0 and results["verdict"] in ("pass", "incomplete")
     assert any(v["status"] == "pass" for v in results["requirements"].values())
     assert {p.name for p in tmp_path.iterdir()} >= {"results.json", "junit.xml", "report.html"}
 
@@ -69,14 +70,14 @@ def test_validate_traffic_all_samples_together_decide_the_response_and_error_rul
         assert status[rid] == "pass", rid
     for rid in ERROR_RULES:  # the generic error rules judge every recorded error answer, whatever its operation
         assert run.requirements[rid].examples == len(errors), rid
-    assert status["SEM-NODE-STATE"] == "skip" and "live target" in run.requirements["SEM-NODE-STATE"].reason
+    assert status["SEM-NODE-STATE"] == "not-applicable" and "live target" in run.requirements["SEM-NODE-STATE"].reason
 
 
 @pytest.mark.parametrize("sample", SAMPLE_FILES, ids=[p.stem for p in SAMPLE_FILES])
 def test_validate_traffic_each_sample_error_answer_judged_by_error_body_schema(sample: Path) -> None:
     errors = len(_errors(real_exchanges(sample)))
     result = validate([str(sample)]).requirements["ERR-BODY-SCHEMA"]
-    assert (result.status, result.examples) == ("pass" if errors else "skip", errors)
+    assert (result.status, result.examples) == ("pass" if errors else "undecided", errors)
 
 
 def _corrupt_202_no_request_id(doc: dict[str, Any]) -> None:
@@ -155,7 +156,7 @@ def test_validate_traffic_other_operation_gets_only_the_generic_rules(tmp_path: 
     doc["response"]["status"] = 202  # a GET pool answered 202: no reimage rule may judge it
     doc["response"]["body_json"] = None
     run = validate([_write(tmp_path, "get.json", doc)])
-    assert all(r.status == "skip" for rid, r in run.requirements.items() if rid.startswith("RSP-202"))
+    assert all(r.status == "undecided" for rid, r in run.requirements.items() if rid.startswith("RSP-202"))
 
 
 def test_validate_traffic_bearer_and_shared_key_never_reach_the_reports(tmp_path: Path) -> None:
@@ -244,7 +245,7 @@ def test_validate_traffic_should_failure_alone_exits_0(tmp_path: Path) -> None:
     assert main(["validate-traffic", _write(tmp_path, "s.json", doc), "--report-dir", str(report_dir)]) == 0
     results = read_results(report_dir)
     assert results["requirements"]["RSP-202-EMPTY-BODY"]["status"] == "fail"
-    assert results["verdict"] == "pass"
+    assert results["verdict"] in ("pass", "incomplete")  # a SHOULD failure never fails the verdict
 
 
 def test_validate_traffic_results_name_the_files_as_target(tmp_path: Path) -> None:
@@ -297,5 +298,5 @@ def test_validate_traffic_unknown_api_version_gets_only_the_generic_rules(tmp_pa
     doc["request"]["uri"] = doc["request"]["uri"].replace("2025-06-01", "2019-01-01.8.0")
     _corrupt_202_no_request_id(doc)  # a reimage rule would fail it; the suite has no data for this version
     run = validate([_write(tmp_path, "old.json", doc)])
-    assert run.requirements["RSP-202-REQUEST-ID"].status == "skip"
+    assert run.requirements["RSP-202-REQUEST-ID"].status == "undecided"
     assert run.requirements["RSP-CRID-NOT-ECHOED"].status == "pass"

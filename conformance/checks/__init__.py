@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis.strategies import SearchStrategy
 
 from conformance.checks import auth, effects, errors, response, sdk, semantics
-from conformance.checks._base import CHECKS, Check, batch_error, describe_request, describe_response
+from conformance.checks._base import CHECKS, Check, batch_error, describe_request, describe_response, is_transient
 from conformance.examples import explicit_examples
 from conformance.inventory import Inventory
 from conformance.models import Exchange, NotApplicable, Request
@@ -17,7 +17,7 @@ from conformance.spec import catalogue
 from conformance.strategies import ANY_REQUESTS
 
 __all__ = ["CHECKS", "Check", "auth", "batch_error", "describe_request", "describe_response", "effects", "errors",
-           "evaluate", "examples_for", "requests_for", "response", "sdk", "semantics"]
+           "evaluate", "examples_for", "is_transient", "requests_for", "response", "sdk", "semantics"]
 
 
 def evaluate(requirement_id: str, exchange: Exchange) -> bool:

@@ -103,7 +103,10 @@ def batch_error(response: Response) -> dict[str, Any] | None:
 
 
 def is_transient(response: Response) -> bool:
-    """503 ServerBusy / 500 OperationTimedOut with a BatchError: allowed after retries, decides nothing."""
+    """429 (still throttled after the retries), or 503 ServerBusy / 500 OperationTimedOut with a BatchError:
+    allowed, and says nothing about what the request meant."""
+    if response.status == 429:
+        return True
     error = batch_error(response)
     return error is not None and TRANSIENT.get(response.status) == error.get("code")
 

@@ -130,7 +130,9 @@ def error_code_expected(ex: Exchange) -> None:
 @check("NO-SERVER-ERROR", offline=True)
 def no_server_error(ex: Exchange) -> None:
     """No 5xx, except 503 ServerBusy / 500 OperationTimedOut carrying a BatchError."""
-    if ex.response.status < 500 or is_transient(ex.response):
+    if is_transient(ex.response):
+        raise not_applicable("a transient answer (ServerBusy, OperationTimedOut, 429) says nothing about the request")
+    if ex.response.status < 500:
         return
     raise fail("NO-SERVER-ERROR", ex, f"server error {ex.response.status}",
                expected=ex.expectation.describe() if ex.expectation.outcomes else "no 5xx",

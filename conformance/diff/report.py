@@ -18,7 +18,7 @@ from conformance.reporting.report import STATUS_COLOURS, page
 from conformance.spec import VersionChange
 
 CLASS_COLOURS = {"expected": STATUS_COLOURS["pass"], "unexpected": STATUS_COLOURS["fail"],
-                 "inconclusive": STATUS_COLOURS["skip"]}
+                 "inconclusive": STATUS_COLOURS["not-applicable"]}
 ChangeStatus = Literal["observed", "unexpected", "no-difference", "not-exercised"]
 
 
@@ -189,7 +189,8 @@ def render_html(result: DiffResult) -> str:
     doc = result.to_json()
     colour = {"pass": STATUS_COLOURS["pass"], "error": STATUS_COLOURS["error"]}.get(result.verdict,
                                                                                    STATUS_COLOURS["fail"])
-    change_colour = {"observed": "pass", "unexpected": "fail", "no-difference": "pass", "not-exercised": "skip"}
+    change_colour = {"observed": "pass", "unexpected": "fail", "no-difference": "pass",
+                     "not-exercised": "not-applicable"}
     changes = "".join(
         f'<tr class="bc-change" data-status="{c["status"]}"><td>{_e(c["to"])}</td><td>{_e(c["requirement"])}</td>'
         f'<td>{_e(c["change"])}</td><td>{c["touched"]}</td>'

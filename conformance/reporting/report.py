@@ -15,14 +15,20 @@ from typing import Any
 from conformance.redaction import redact_text
 from conformance.reporting.junit import Case, Outcome
 from conformance.reporting.junit import write_junit as write_junit_file
-from conformance.reporting.results import RequirementResult, RunResult
+from conformance.reporting.results import STATUSES, RequirementResult, RunResult
 
-STATUSES = ("pass", "fail", "error", "skip")
-STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "skip": "#757575"}
+STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "undecided": "#8d6e00",
+                  "not-applicable": "#757575", "incomplete": "#8d6e00"}
 LEVELS = ("MUST", "SHOULD")
 
 
-JUNIT_OUTCOMES: dict[str, Outcome] = {"pass": "passed", "fail": "failure", "error": "error", "skip": "skipped"}
+JUNIT_OUTCOMES: dict[str, Outcome] = {"pass": "passed", "fail": "failure", "error": "error", "undecided": "skipped",
+                                      "not-applicable": "skipped"}
+
+
+def _why(result: RequirementResult) -> str:
+    """The reason a requirement is not passed or failed, with what would decide it when undecided."""
+    return result.reason + (f" (to decide it: {result.remedy})" if result.remedy else "")
 
 
 def write_junit(run: RunResult, path: Path) -> None:
@@ -34,7 +40,7 @@ def write_junit(run: RunResult, path: Path) -> None:
         failed = result.status == "fail"
         cases.append(Case(
             f"conformance.{req.category}.{req.level}", rid, JUNIT_OUTCOMES[result.status],
-            message=str(first.get("message", "")) if failed else result.reason,
+            message=str(first.get("message", "")) if failed else _why(result),
             detail=json.dumps(first, indent=1, default=str) if failed else None, kind=req.level,
             time=result.duration,
             properties=(("level", req.level), ("source", req.source), ("examples", str(result.examples)))))
@@ -116,8 +122,8 @@ def _matrix_rows(run: RunResult) -> str:
         req = r.requirement
         colour = STATUS_COLOURS[r.status]
         link = f'<a href="#bc-{_e(rid)}">{_e(rid)}</a>' if r.first_failure else _e(rid)
-        shown = r.reason and r.status in ("skip", "error")  # a pass or fail speaks for itself
-        reason = f'<br><small class="bc-reason">{_e(r.reason)}</small>' if shown else ""
+        shown = r.reason and r.status in ("undecided", "not-applicable", "error")  # pass and fail speak for themselves
+        reason = f'<br><small class="bc-reason">{_e(_why(r))}</small>' if shown else ""
         rows.append(
             f'<tr class="bc-row" id="bc-row-{_e(rid)}" data-status="{r.status}" data-level="{req.level}" '
             f'data-category="{_e(req.category)}"><td class="bc-id">{link}</td><td>{req.level}</td>'
@@ -226,16 +232,19 @@ def _verdict_note(run: RunResult) -> str:
         return "a MUST requirement failed: the target does not conform"
     if run.verdict == "error":
         return "the harness could not decide every MUST requirement: no verdict on conformance"
+    if run.verdict == "incomplete":
+        return (f"no MUST requirement failed, but {len(run.undecided_musts())} applicable MUST requirement(s) were "
+                "not decided: no certification (see what would decide each below)")
     should = sum(1 for r in run.requirements.values() if r.requirement.level == "SHOULD" and r.status == "fail")
-    skipped = sum(1 for r in run.requirements.values() if r.status == "skip")
-    return (f"no MUST requirement failed ({should} SHOULD warning(s); {skipped} requirement(s) not decided, "
-            "which are never counted as passed)")
+    inapplicable = sum(1 for r in run.requirements.values() if r.status == "not-applicable")
+    return (f"every applicable MUST requirement was decided and met ({should} SHOULD warning(s); {inapplicable} "
+            "requirement(s) not applicable to this target)")
 
 
 def summary_html(run: RunResult) -> str:
     """Verdict, configuration, counts per level and status, the outcome plot and the requirement matrix."""
     config = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in run.config.items())
-    colour = STATUS_COLOURS["pass" if run.verdict == "pass" else "fail" if run.verdict == "fail" else "error"]
+    colour = STATUS_COLOURS[run.verdict]
     failures = "".join(f'<div id="bc-{_e(rid)}">{failure_html(r)}</div>'
                        for rid, r in run.requirements.items() if r.first_failure)
     errors = "".join(f"<li>{_e(e)}</li>" for e in run.harness_errors)

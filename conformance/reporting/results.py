@@ -9,12 +9,14 @@ from typing import Any, Literal
 
 from conformance.spec import Requirement
 
-Status = Literal["pass", "fail", "error", "skip"]
+Status = Literal["pass", "fail", "error", "undecided", "not-applicable"]
+Verdict = Literal["pass", "fail", "error", "incomplete"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "undecided", "not-applicable")
 
 
-# A status only moves forward: undecided -> passed -> harness error -> failed. Once a requirement failed,
-# nothing later makes it pass; a harness error never turns into a pass.
-RANK: dict[Status, int] = {"skip": 0, "pass": 1, "error": 2, "fail": 3}
+# A status only moves forward: undecided (or not applicable) -> passed -> harness error -> failed. Once a
+# requirement failed, nothing later makes it pass; a harness error never turns into a pass.
+RANK: dict[Status, int] = {"undecided": 0, "not-applicable": 0, "pass": 1, "error": 2, "fail": 3}
 
 
 @dataclass
@@ -24,17 +26,18 @@ class RequirementResult:
     Changed only through its methods, whose status never moves backwards (see RANK)."""
 
     requirement: Requirement
-    status: Status = "skip"
+    status: Status = "undecided"
     examples: int = 0
     failures: int = 0
     first_failure: dict[str, Any] | None = None
     reason: str = ""
+    remedy: str = ""  # undecided: what would decide it (a flag, an inventory change)
     duration: float = 0.0
 
-    def _advance(self, status: Status, reason: str) -> bool:
+    def _advance(self, status: Status, reason: str, remedy: str = "") -> bool:
         if RANK[status] < RANK[self.status]:
             return False
-        self.status, self.reason = status, reason
+        self.status, self.reason, self.remedy = status, reason, remedy
         return True
 
     def met(self, n: int = 1) -> None:
@@ -52,33 +55,39 @@ class RequirementResult:
         if self.first_failure is None or replace:
             self.first_failure = first_failure
 
-    def settle(self, undecided: str) -> None:
-        """After its examples ran: pass when one decided it and none broke it; else undecided, saying why."""
+    def settle(self, undecided: str, remedy: str = "") -> None:
+        """After its examples ran: pass when one decided it and none broke it; else undecided, saying why and
+        what would decide it."""
         if self.examples and not self.failures:
             self._advance("pass", "")
-        elif self.status == "skip":
-            self.reason = undecided
+        elif self.status == "undecided":
+            self.reason, self.remedy = undecided, remedy
 
     def error(self, reason: str) -> None:
         """The suite or the network broke before the requirement was decided (never over a failure)."""
         self._advance("error", reason)
 
-    def skip(self, reason: str) -> None:
-        """Not decided, and why (only while nothing decided it)."""
-        if self.status == "skip":
-            self.reason = reason
+    def undecided(self, reason: str, remedy: str = "") -> None:
+        """It could apply, but nothing decided it: why, and what would decide it (only while undecided)."""
+        if RANK[self.status] == 0:
+            self._advance("undecided", reason, remedy)
+
+    def not_applicable(self, reason: str) -> None:
+        """It cannot apply to this kind of target by construction (only while nothing decided it)."""
+        if RANK[self.status] == 0:
+            self._advance("not-applicable", reason)
 
     def to_json(self) -> dict[str, Any]:
         """The results.json entry for this requirement."""
         r = self.requirement
         return {"level": r.level, "category": r.category, "title": r.title, "source": r.source,
                 "status": self.status, "examples": self.examples, "failures": self.failures,
-                "first_failure": self.first_failure, "reason": self.reason,
+                "first_failure": self.first_failure, "reason": self.reason, "remedy": self.remedy,
                 "duration": round(self.duration, 3)}
 
 @dataclass
 class RunResult:
-    """A whole run: verdict fail iff a MUST requirement failed."""
+    """A whole run and its verdict (see verdict)."""
 
     target: str
     api_version: str
@@ -91,21 +100,29 @@ class RunResult:
     harness_errors: list[str] = field(default_factory=list)
 
     @property
-    def verdict(self) -> Literal["pass", "fail", "error"]:
-        """fail when a MUST requirement failed; error when none failed but one could not be decided
-        because the harness broke; SHOULD failures are warnings and never change it."""
+    def verdict(self) -> Verdict:
+        """fail when a MUST requirement failed; error when none failed but one could not be decided because
+        the harness broke; incomplete when none failed but an applicable MUST requirement stayed undecided;
+        pass only when every applicable MUST requirement was decided and met. SHOULD requirements are
+        warnings and never change it."""
         musts = [r for r in self.requirements.values() if r.requirement.level == "MUST"]
         if any(r.status == "fail" for r in musts):
             return "fail"
         if any(r.status == "error" for r in musts) or (self.harness_errors and not musts):
             return "error"
+        if self.undecided_musts():
+            return "incomplete"
         return "pass"
+
+    def undecided_musts(self) -> list[RequirementResult]:
+        """The applicable MUST requirements nothing decided: why a run is incomplete."""
+        return [r for r in self.requirements.values() if r.requirement.level == "MUST" and r.status == "undecided"]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{level: {status: n}}."""
         out: dict[str, dict[str, int]] = {}
         for r in self.requirements.values():
-            per = out.setdefault(r.requirement.level, {"pass": 0, "fail": 0, "error": 0, "skip": 0})
+            per = out.setdefault(r.requirement.level, dict.fromkeys(STATUSES, 0))
             per[r.status] += 1
         return out
 
@@ -123,4 +140,4 @@ class RunResult:
         path.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
 
 
-__all__ = ["RequirementResult", "RunResult", "Status", "asdict"]
+__all__ = ["STATUSES", "RequirementResult", "RunResult", "Status", "Verdict", "asdict"]

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from conformance.models import UsageError
 from conformance.run.plugin import OPTIONS, run_settings
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +59,18 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
         return EXIT_FAIL
     if verdict == "error" or pytest_code not in (0, 1):
         return EXIT_ERROR
+    if verdict == "incomplete":
+        _print_undecided(results)
+        return EXIT_INCOMPLETE
     return EXIT_PASS
+
+
+def _print_undecided(results: dict[str, Any]) -> None:
+    """Each applicable MUST requirement left undecided, why, and what would decide it."""
+    for rid, entry in results.get("requirements", {}).items():
+        if entry.get("level") == "MUST" and entry.get("status") == "undecided":
+            remedy = f"; to decide it: {entry['remedy']}" if entry.get("remedy") else ""
+            print(f"  undecided {rid}: {entry.get('reason', '')}{remedy}")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -26,6 +26,19 @@ POLL_SECONDS = 15.0
 ReadState = Callable[[str, str], str | None]
 
 
+# what would let a withheld request through, keyed by words of the reason it was withheld
+REMEDIES = (("--allow-destructive", 'add --allow-destructive, with a node marked "expendable": true in --inventory'),
+            ("expendable", 'mark a node you can afford to lose "expendable": true in --inventory'),
+            ("--max-reimages", "raise --max-reimages"),
+            ("did not answer a state", "the target must serve Get Node for live safety to read the node first"),
+            ("not idle or running", "rerun when the expendable node is idle or running"))
+
+
+def remedy_for(why: str) -> str:
+    """What would let a request withheld for this reason through ('' when nothing the user sets would)."""
+    return next((fix for words, fix in REMEDIES if words in why), "")
+
+
 class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
     """Live safety kept a request that could really reimage a node from being sent."""
 

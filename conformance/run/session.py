@@ -13,6 +13,7 @@ from hypothesis import settings as hsettings
 from hypothesis.errors import Flaky, Unsatisfiable
 
 from conformance import checks
+from conformance.checks import is_transient
 from conformance.config import Settings
 from conformance.inventory import Inventory
 from conformance.models import (
@@ -29,7 +30,7 @@ from conformance.oracle import Oracle
 from conformance.reporting.failures import describe_failure
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RequirementResult, RunResult
-from conformance.run.safety import LiveSafety, Planned, Withheld
+from conformance.run.safety import LiveSafety, Planned, Withheld, remedy_for
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target, get_json
 
@@ -112,16 +113,16 @@ class Session:
         before = self._node_view(request, tasks_of_pool=False) if observe_node and 202 in expectation.statuses \
             else None
         response = self._send(request)
-        self.oracle.observe(request, response)
         after = self._node_view(request, tasks_of_pool=True) if observe_node and response.status == 202 else None
         if after is not None and after.state is not None:
             self.oracle.note_state(request.pool_id, request.node_id, after.state)
-        observed = Observations(auth_enforced=self.auth_enforced, node_before=before, node_after=after,
+        observed = Observations(auth_enforced=self.oracle.auth_enforced, node_before=before, node_after=after,
                                 watch=self.safety.watch(planned, response))
         return Exchange(request, response, expectation, self.settings.api_version, self.target.base_url, observed)
 
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)
+        self.oracle.observe(request, response)
         if self.recorder is not None:
             sent = getattr(self.target, "last_sent", None) or request
             self.recorder.add(sent, response, self.target.base_url)
@@ -156,14 +157,13 @@ class Session:
 
     # --- one requirement ---------------------------------------------------------------------
     def check_requirement(self, requirement_id: str) -> RequirementResult:
-        """Run the requirement's property; the result says pass, fail, error or skip, and why."""
+        """Run the requirement's property; the result says pass, fail, error, undecided or not applicable,
+        and why."""
         result = self.run.requirements[requirement_id]
-        precondition = self._unmet_precondition(result.requirement.category)
-        if precondition:
-            result.skip(precondition)
+        if self._inapplicable(result):
             return result
         started = time.monotonic()
-        result.skip("")  # started: no longer "not run"
+        result.undecided("")  # started: no longer "not run"
         try:
             self._run_property(requirement_id, result)
         except Exception as err:  # a bug in the suite is a harness error, never a pass or a target failure
@@ -173,18 +173,29 @@ class Session:
             result.duration = time.monotonic() - started
         return result
 
-    def _unmet_precondition(self, category: str) -> str:
-        """Why a whole category cannot be decided against this target ('' when it can)."""
+    def _inapplicable(self, result: RequirementResult) -> bool:
+        """Settle a requirement that cannot apply to this target (not applicable) or whose precondition is not
+        known (undecided, saying what would decide it); False when its property should run."""
+        category = result.requirement.category
         if category == "sdk" and self.target.name != "sdk":
-            return "applies only to the SDK target (--target sdk+URL)"
-        if category == "auth" and not self.auth_enforced:
-            return ("the target is not known to enforce authentication (give --auth sharedkey|entra|bearer "
-                    "for a target that does)")
-        return ""
+            result.not_applicable("applies only to the SDK target (--target sdk+URL)")
+            return True
+        if category != "auth" or self.oracle.auth_enforced:
+            return False
+        if self.oracle.auth_enforced is False:
+            result.not_applicable(self.oracle.auth_evidence or "the run was told the target does not authenticate "
+                                  "(the embedded emulator runs without --auth)")
+        else:
+            result.undecided("the target is not known to enforce authentication, and none of its answers showed "
+                             "whether it does", remedy="give --auth sharedkey|entra|bearer (with its credentials) "
+                             "for a target that enforces authentication")
+        return True
 
     def _run_property(self, requirement_id: str, result: RequirementResult) -> None:
         last = _Attempt()
         withheld: list[str] = []
+        inexpressible: list[str] = []  # inputs this target (an SDK) cannot send
+        transient = [0]  # answers that decide nothing (503 ServerBusy, 500 OperationTimedOut, 429)
         observe = bool(checks.CHECKS.get(requirement_id).observes)
         strategy = checks.requests_for(requirement_id, inventory=self.inventory, api_version=self.settings.api_version)
 
@@ -194,8 +205,11 @@ class Session:
         def prop(request: Request) -> None:
             try:
                 exchange = self.exchange(request, observe_node=observe)
-            except (Withheld, NotExpressible) as why:
+            except Withheld as why:
                 withheld.append(str(why))
+                reject()
+            except NotExpressible as why:
+                inexpressible.append(str(why))
                 reject()
             self.judge_passively(requirement_id, exchange)
             try:
@@ -206,6 +220,8 @@ class Session:
                 raise
             if decided:
                 result.met()
+            elif is_transient(exchange.response):
+                transient[0] += 1
 
         flaky = False
         for request in checks.examples_for(requirement_id, inventory=self.inventory,
@@ -226,17 +242,27 @@ class Session:
         if last.exchange is not None and last.failure is not None:
             # the property's own, shrunk, example replaces one met on another requirement's exchange
             result.fail(describe_failure(last.exchange, last.failure, self.settings, flaky=flaky), replace=True)
+        elif inexpressible and not withheld and not result.examples:
+            result.not_applicable(f"{self.target.name} target: every deciding input is one it cannot send "
+                                  f"({sorted(set(inexpressible))[0]})")
         else:
-            result.settle(_skip_reason(withheld, self.inventory))
+            result.settle(*undecided_because(withheld, transient[0], self.inventory))
 
 
-def _skip_reason(withheld: list[str], inventory: Inventory) -> str:
+def undecided_because(withheld: list[str], transient: int, inventory: Inventory) -> tuple[str, str]:
+    """Why nothing decided a requirement, and what would decide it."""
     if withheld:
-        return f"every deciding request was withheld ({sorted(set(withheld))[0]})"
+        why = sorted(set(withheld))[0]
+        return f"every deciding request was withheld ({why})", remedy_for(why)
+    if transient:
+        return (f"only answers that decide nothing came back ({transient} times 503 ServerBusy, 500 "
+                "OperationTimedOut or 429 after retries)", "rerun when the target is not busy, or lower --rate")
     if not any(n.expendable for p in inventory.pools for n in p.nodes):
         return ("no generated exchange could decide it: the inventory marks no node expendable, so no request "
-                'that could be accepted is generated (mark nodes "expendable": true in --inventory)')
-    return "no generated exchange could decide it against this target"
+                "that could be accepted is generated", 'mark nodes "expendable": true in --inventory')
+    return ("no generated exchange could decide it against this target",
+            "a larger --profile, or an inventory holding the inputs it needs (a node in that state, a pool of "
+            "that configuration)")
 
 
 NOT_RUN = "not run"
@@ -250,6 +276,8 @@ def new_run(settings: Settings, target_label: str, suite_version: str,
     for rid, requirement in catalogue().items():
         if (settings.only and rid not in settings.only) or (selected is not None and rid not in selected):
             continue
+        if requirement.category == "spec-driven" and not settings.schemathesis:
+            continue  # switched off by the user, like a requirement --only leaves out
         run.requirements[rid] = RequirementResult(requirement, reason=NOT_RUN)
     return run
 
@@ -257,5 +285,5 @@ def new_run(settings: Settings, target_label: str, suite_version: str,
 def close_run(run: RunResult, why: str) -> None:
     """A requirement that never ran (the run was interrupted or stopped early) is an error, never a pass."""
     for result in run.requirements.values():
-        if result.status == "skip" and result.reason == NOT_RUN:
+        if result.status == "undecided" and result.reason == NOT_RUN:
             result.error(f"not run: {why}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
 from conformance.inventory import Inventory, default_inventory, load_inventory, parse_inventory
-from conformance.models import UsageError
+from conformance.models import Request, Response, UsageError
 from conformance.redaction import register_secret
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RunResult
@@ -33,6 +33,23 @@ def discover_inventory(target: Target, api_version: str) -> Inventory:
         raw_pools.append({"id": pid, "configuration": conf, "nodes": [
             {"id": str(n.get("id")), "state": str(n.get("state"))} for n in nodes.get("value", [])]})
     return parse_inventory({"pools": raw_pools}, source=f"inventory discovered at {target.base_url}")
+
+
+class _Witnessed:
+    """A target whose exchanges are kept, so that what discovery's answers showed reaches the oracle."""
+
+    def __init__(self, target: Target) -> None:
+        self.target, self.name, self.base_url = target, target.name, target.base_url
+        self.exchanges: list[tuple[Request, Response]] = []
+
+    def send(self, request: Request) -> Response:
+        """Send through the target and keep the exchange."""
+        response = self.target.send(request)
+        self.exchanges.append((request, response))
+        return response
+
+    def close(self) -> None:
+        """Closing stays with whoever opened the target."""
 
 
 def _signer(settings: Settings) -> Any:
@@ -100,15 +117,19 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
     opener = _embedded(settings, inventory or default_inventory()) if settings.embedded else _remote(settings)
     try:
         with opener as target:
+            discovery = _Witnessed(target)
             if inventory is None:
                 inventory = default_inventory() if settings.embedded else discover_inventory(
-                    target, settings.api_version)
+                    discovery, settings.api_version)
             served = frozenset(versions()) if settings.embedded else None
             # the embedded emulator enforces auth exactly when the run signs; a remote target is known to
-            # enforce it when the user says how to sign, and is otherwise unknown
+            # enforce it when the user says how to sign, and is otherwise unknown until its answers show it
             auth = (settings.auth != "none") if settings.embedded else (settings.auth != "none" or None)
-            yield Session(settings, target, inventory, run, served_versions=served,
-                          auth_enforced=auth, recorder=recorder)
+            session = Session(settings, target, inventory, run, served_versions=served,
+                              auth_enforced=auth, recorder=recorder)
+            for request, response in discovery.exchanges:  # what discovery's answers showed counts too
+                session.oracle.observe(request, response)
+            yield session
     finally:
         if recorder is not None:
             recorder.write()

@@ -45,7 +45,7 @@ from conformance.checks._base import is_transient
 from conformance.models import Exchange, Request, RequirementFailure, Response
 from conformance.reporting.failures import describe_failure
 from conformance.rules import is_guid, parse_http_date
-from conformance.run.safety import Withheld
+from conformance.run.safety import Withheld, remedy_for
 from conformance.spec import swagger_path
 from conformance.targets.base import NotExpressible
 
@@ -303,20 +303,23 @@ def _path_positive(case: Case) -> bool:
 
 
 def acceptable_targets(session: Session) -> list[tuple[str, str]]:
-    """Pools and nodes of the inventory where the oracle expects a plain 202 for a valid request."""
+    """Pools and nodes of the inventory where the oracle expects a plain 202 for a valid request; a node this
+    run reimaged is read again first (Get Node), so that the state it has now counts."""
     version = session.settings.api_version
     found = []
     for pool in session.inventory.pools:
         for node in pool.nodes:
-            expectation = session.oracle.expect(Request(pool.id, node.id, query=(("api-version", version),)))
+            request = Request(pool.id, node.id, query=(("api-version", version),))
+            if session.oracle.expect(request).uncertain:
+                session.node_state(pool.id, node.id)
+            expectation = session.oracle.expect(request)
             if not expectation.faults and expectation.statuses == {202} and not expectation.uncertain:
                 found.append((pool.id, node.id))
     return found
 
 
-def targets(session: Session) -> st.SearchStrategy[tuple[str, str | None] | None]:
+def targets(session: Session, good: list[tuple[str, str]]) -> st.SearchStrategy[tuple[str, str | None] | None]:
     """Where a case goes: as generated, an acceptable node, any inventory node, or a known pool's unknown node."""
-    good = acceptable_targets(session)
     pairs = [(p.id, n.id) for p in session.inventory.pools for n in p.nodes]
     pools = [p.id for p in session.inventory.pools]
     options: list[st.SearchStrategy[tuple[str, str | None] | None]] = [st.none()]
@@ -329,13 +332,14 @@ def targets(session: Session) -> st.SearchStrategy[tuple[str, str | None] | None
     return st.one_of(options)
 
 
-def explicit_cases(op: APIOperation, session: Session) -> list[tuple[Case, bool]]:
-    """A valid bodiless request (the 202 path) and the same without api-version (must be refused)."""
-    good = acceptable_targets(session)
+def explicit_cases(op: APIOperation, session: Session, good: list[tuple[str, str]]) -> list[tuple[Case, bool]]:
+    """A valid bodiless request (the 202 path, asking for the client-request-id echo, so that the 202 carries
+    an optional declared header too) and the same without api-version (must be refused)."""
     if not good:
         return []
     params = {"poolId": good[0][0], "nodeId": good[0][1]}
-    headers = {"ocp-date": format_datetime(datetime.now(UTC).replace(microsecond=0), usegmt=True)}
+    headers = {"ocp-date": format_datetime(datetime.now(UTC).replace(microsecond=0), usegmt=True),
+               "client-request-id": "6a3f1c0e-5b7d-4e2a-9c8b-1d2e3f405162", "return-client-request-id": "true"}
     return [(op.Case(path_parameters=params, query={"api-version": session.settings.api_version},
                      headers=dict(headers)), False),
             (op.Case(path_parameters=params, query={}, headers=dict(headers)), True)]
@@ -375,9 +379,10 @@ def run_layer(session: Session) -> LayerResult:
     layer = LayerResult()
     op = operation(session.settings.api_version)
     send = _sender(session, op, layer)
-    for case, negative in explicit_cases(op, session):
+    good = acceptable_targets(session)
+    for case, negative in explicit_cases(op, session, good):
         send(case, negative)
-    where = targets(session)
+    where = targets(session, good)
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
         _property(op, mode, where, session.settings, send)()
     layer.duration = time.monotonic() - started
@@ -401,13 +406,8 @@ def merge(run: RunResult, layer: LayerResult, settings: Settings) -> None:
             result.fail(describe_failure(ex, failure, settings) | found_by)
         else:
             result.settle(result.reason)
-    why = f"; withheld: {sorted(set(layer.withheld))[0]}" if layer.withheld else ""
+    withheld = sorted(set(layer.withheld))[0] if layer.withheld else ""
+    why = f"; withheld: {withheld}" if withheld else ""
     for rid in own:
-        run.requirements[rid].skip(f"not decided: no Schemathesis-generated exchange could decide it{why}")
-
-
-def switch_off(run: RunResult) -> None:
-    """Mark the layer's own IDs as skipped, naming the setting that switched it off."""
-    for rid in SPEC_IDS:
-        if rid in run.requirements:
-            run.requirements[rid].skip(OFF_REASON)
+        run.requirements[rid].undecided(f"no Schemathesis-generated exchange could decide it{why}",
+                                        remedy=remedy_for(withheld) or "a larger --profile")

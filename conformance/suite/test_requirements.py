@@ -37,8 +37,11 @@ def verdict(requirement_id: str, conformance_session: Session) -> RequirementRes
 def test_requirement(verdict: RequirementResult) -> None:
     """The target meets the requirement on every generated example that could decide it."""
     requirement = verdict.requirement
-    if verdict.status == "skip":
-        pytest.skip(f"{requirement.id} not decided: {verdict.reason}")
+    if verdict.status == "not-applicable":
+        pytest.skip(f"{requirement.id} not applicable: {verdict.reason}")
+    if verdict.status == "undecided":
+        remedy = f" (to decide it: {verdict.remedy})" if verdict.remedy else ""
+        pytest.skip(f"{requirement.id} undecided: {verdict.reason}{remedy}")
     if verdict.status == "fail":
         failure = verdict.first_failure or {}
         fail_requirement(requirement, f"{failure.get('message', '')}\nexpected: {failure.get('expected', '')}\n"

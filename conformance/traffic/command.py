@@ -268,9 +268,11 @@ class _Validator:
     def finish(self) -> None:
         """Settle every requirement: pass where an exchange decided it and none broke it, else say why not."""
         for rid, result in self.run.requirements.items():
-            result.settle("not decided: no recorded exchange could decide it" if rid in self.offline else
-                          "not decidable from recorded traffic: needs a live target (inventory, node state or "
-                          "several exchanges)")
+            if rid in self.offline:
+                result.settle("no recorded exchange could decide it", remedy="record traffic that exercises it")
+            else:
+                result.not_applicable("not decidable from recorded traffic: needs a live target (inventory, node "
+                                      "state or several exchanges)")
 
 
 def validate(files: list[str]) -> RunResult:
