@@ -83,28 +83,29 @@ class LiveSafety:
             return
         if not self.allow_destructive:
             raise Withheld("a request that could reimage a node needs --allow-destructive")
-        for planned in risky:
-            self._expendable(planned.request)
+        nodes = [self._expendable(planned.request) for planned in risky]
         self._within_budget(len(risky))
-        for planned in risky:
-            self._node_accepts(planned)
+        for planned, node in zip(risky, nodes, strict=True):
+            self._node_accepts(planned, *node)
         with self._lock:
             self._within_budget(len(risky))
             self.spent += len(risky)
 
-    def _expendable(self, request: Request) -> None:
+    def _expendable(self, request: Request) -> tuple[str, str]:
+        """The (pool ID, node ID) of the expendable node the request addresses, as the inventory spells them."""
         target = reimage_target(request)
         pool = self.inventory.pool(target[0]) if target else None
         node = pool.node(target[1]) if pool and target else None
-        if node is None or not node.expendable:
+        if pool is None or node is None or not node.expendable:
             raise Withheld("only nodes the inventory marks expendable may be reimaged")
+        return pool.id, node.id
 
     def _within_budget(self, wanted: int) -> None:
         if self.spent + wanted > self.max_reimages:
             raise Withheld(f"--max-reimages {self.max_reimages} reached")
 
-    def _node_accepts(self, planned: Planned) -> None:
-        pool_id, node_id = reimage_target(planned.request) or (planned.request.pool_id, planned.request.node_id)
+    def _node_accepts(self, planned: Planned, pool_id: str, node_id: str) -> None:
+        # read with the inventory's spelling: a request's other letter case is the question, never the read
         state = planned.read_state(pool_id, node_id)
         if state is None:
             raise Withheld(f"Get Node {pool_id}/{node_id} did not answer a state: not reimaged")
@@ -115,7 +116,7 @@ class LiveSafety:
         """After an admitted request was accepted, poll Get Node until idle or the watch time; None otherwise."""
         if response.status != 202 or not self.could_reimage(planned.expectation):
             return None
-        pool_id, node_id = reimage_target(planned.request) or (planned.request.pool_id, planned.request.node_id)
+        pool_id, node_id = self._expendable(planned.request)
         started = time.monotonic()
         states: list[str] = []
         while True:

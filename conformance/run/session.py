@@ -30,6 +30,7 @@ from conformance.oracle import Oracle
 from conformance.reporting.failures import describe_failure
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RequirementResult, RunResult
+from conformance.rules import reimage_target
 from conformance.run.safety import LiveSafety, Planned, Withheld, remedy_for
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target, get_json
@@ -115,7 +116,7 @@ class Session:
         response = self._send(request)
         after = self._node_view(request, tasks_of_pool=True) if observe_node and response.status == 202 else None
         if after is not None and after.state is not None:
-            self.oracle.note_state(request.pool_id, request.node_id, after.state)
+            self.oracle.note_state(*self._canonical(request), after.state)
         observed = Observations(auth_enforced=self.oracle.auth_enforced, node_before=before, node_after=after,
                                 watch=self.safety.watch(planned, response))
         return Exchange(request, response, expectation, self.settings.api_version, self.target.base_url, observed)
@@ -141,13 +142,23 @@ class Session:
         self.oracle.note_state(pool_id, node_id, state)
         return state
 
+    def _canonical(self, request: Request) -> tuple[str, str]:
+        """The (pool ID, node ID) a reimage request addresses, spelled as the inventory spells them."""
+        pool_id, node_id = reimage_target(request) or (request.pool_id, request.node_id)
+        pool = self.inventory.pool(pool_id)
+        node = pool.node(node_id) if pool else None
+        return (pool.id if pool else pool_id), (node.id if node else node_id)
+
     def _node_view(self, request: Request, *, tasks_of_pool: bool) -> NodeView | None:
-        """Get Node (and, after a 202, Get Pool's queued tasks, where served): state and task states."""
-        node = self.get_json(request.target_path.rsplit("/reimage", 1)[0])
+        """Get Node (and, after a 202, Get Pool's queued tasks, where served): state and task states. Read with
+        the inventory's spelling of the IDs: observing never repeats the request's variant spelling."""
+        pool_id, node_id = self._canonical(request)
+        pool_path = f"/pools/{quote(pool_id, safe='')}"
+        node = self.get_json(f"{pool_path}/nodes/{quote(node_id, safe='')}")
         if not isinstance(node, dict):
             return None
         tasks = [t for t in node.get("recentTasks") or [] if isinstance(t, dict)]
-        pool = self.get_json(request.target_path.split("/nodes/", 1)[0]) if tasks_of_pool else None
+        pool = self.get_json(pool_path) if tasks_of_pool else None
         if isinstance(pool, dict):
             tasks += [t for t in pool.get("queuedTasks") or [] if isinstance(t, dict)]
         state, when = node.get("state"), node.get("stateTransitionTime")

@@ -216,12 +216,16 @@ def header_verdicts(ex: Exchange, op: APIOperation) -> Iterator[Finding]:
             yield Finding(rid, check)
 
 
-def server_error_verdict(case: Case, ex: Exchange, response: StResponse) -> Finding:
-    """not_a_server_error, with the catalogue's exception (503 ServerBusy / 500 OperationTimedOut)."""
+def server_error_verdict(case: Case, ex: Exchange, response: StResponse) -> Iterator[Finding]:
+    """not_a_server_error, with the catalogue's exception: a transient answer (503 ServerBusy, 500
+    OperationTimedOut, 429) decides nothing."""
+    if is_transient(ex.response):
+        return
     failures = _st_failures(case, response, not_a_server_error)
-    if failures and not is_transient(ex.response):
-        return _fail(errors.no_server_error.id, "not_a_server_error", _summary(failures), "no 5xx")
-    return Finding(errors.no_server_error.id, "not_a_server_error")
+    if failures:
+        yield _fail(errors.no_server_error.id, "not_a_server_error", _summary(failures), "no 5xx")
+    else:
+        yield Finding(errors.no_server_error.id, "not_a_server_error")
 
 
 def data_verdicts(case: Case, ex: Exchange, response: StResponse, *, negative: bool | None) -> Iterator[Finding]:
@@ -253,7 +257,7 @@ def data_verdicts(case: Case, ex: Exchange, response: StResponse, *, negative: b
 def judge(case: Case, ex: Exchange, op: APIOperation, *, negative: bool | None) -> list[Finding]:
     """Every rule of the layer applied to one exchange."""
     response = to_st_response(ex.request, ex.response, ex.base_url)
-    return [server_error_verdict(case, ex, response), status_verdict(ex), *content_type_verdict(case, ex, response),
+    return [*server_error_verdict(case, ex, response), status_verdict(ex), *content_type_verdict(case, ex, response),
             *schema_verdict(case, ex, response), *header_verdicts(ex, op),
             *data_verdicts(case, ex, response, negative=negative)]
 
