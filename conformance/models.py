@@ -104,11 +104,45 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Fault:
-    """One thing wrong with a request, the requirement that governs it, and what it allows."""
+    """One thing wrong (or open) in a request, the requirement that governs it, and what it allows.
+
+    key names the class of input ('option:null', 'timeout:0'): the same key is the same input, whose answer
+    the target settles for the rest of a run (see Settled); '' when the point cannot be settled."""
 
     requirement: str
     description: str
     outcomes: frozenset[Outcome]
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer reduced to what the same input must get again: accepted, or refused with a status and code."""
+
+    status: int
+    code: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """A 2xx answer."""
+        return 200 <= self.status < 300
+
+    def same_as(self, other: Answer) -> bool:
+        """Whether two answers say the same about an input (every acceptance is the same answer)."""
+        return (self.accepted and other.accepted) or (self.status, self.code) == (other.status, other.code)
+
+    def describe(self) -> str:
+        """'202' or '400 InvalidPropertyValue'."""
+        return f"{self.status} {self.code}" if self.code else str(self.status)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How the target itself answered one class of input earlier in the run (an open point it settled)."""
+
+    key: str
+    answer: Answer
+    first: str  # the request that settled it, as a person reads it
 
 
 @dataclass(frozen=True)
@@ -123,6 +157,10 @@ class Expectation:
     # Open questions the facts leave undecided (requirement "" when none governs them): the request
     # may also be answered with these outcomes; they are already included in `outcomes`.
     open_points: tuple[Fault, ...] = ()
+    # The one settleable class of input this request holds (its only open point, or its only fault), and what the
+    # target answered to that class earlier in the run, if it did.
+    sole_key: str = ""
+    settled: Settled | None = None
 
     @property
     def statuses(self) -> frozenset[int]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from conformance.checks import auth as auth_rules
 from conformance.checks import semantics as sem
 from conformance.inventory import Inventory, Node
-from conformance.models import Expectation, Fault, Outcome, Request, Response
+from conformance.models import Answer, Expectation, Fault, Outcome, Request, Response, Settled
 from conformance.rules import (
     ACCEPTED,
     ACCEPTING_STATES,
@@ -65,13 +65,13 @@ class _Verdict:
     acceptance: set[Outcome] = field(default_factory=lambda: {ACCEPTED})
     uncertain: bool = False
 
-    def fault(self, requirement: str, description: str, *outcomes: Outcome) -> None:
-        self.faults.append(Fault(requirement, description, frozenset(outcomes)))
+    def fault(self, requirement: str, description: str, *outcomes: Outcome, key: str = "") -> None:
+        self.faults.append(Fault(requirement, description, frozenset(outcomes), key))
         self.requirements.add(requirement)
 
-    def open(self, requirement: str | None, note: str, *outcomes: Outcome) -> None:
+    def open(self, requirement: str | None, note: str, *outcomes: Outcome, key: str = "") -> None:
         self.maybe.update(outcomes)
-        self.open_points.append(Fault(requirement or "", note, frozenset(outcomes)))
+        self.open_points.append(Fault(requirement or "", note, frozenset(outcomes), key))
         self.notes.append(note)
         if requirement:
             self.requirements.add(requirement)
@@ -89,6 +89,7 @@ class Oracle:
         self.auth_enforced = auth_enforced
         self.auth_evidence = ""  # what showed the target does not authenticate, when its answers did
         self._reimaged: set[tuple[str, str]] = set()
+        self._answers: dict[str, Settled] = {}  # how the target answered each settleable class of input
         self._states: dict[tuple[str, str], str] = {}
 
     # --- state the run itself changes ------------------------------------------------------------
@@ -98,7 +99,9 @@ class Oracle:
 
     def observe(self, request: Request, response: Response) -> None:
         """Learn from an exchange: a 202 on a node leaves its state unknown until note_state(); an unsigned
-        request answered 2xx shows the target does not authenticate."""
+        request answered 2xx shows the target does not authenticate; the answer to a request whose only open
+        point (or only fault) is a settleable class of input settles that class for the rest of the run."""
+        self._settle(request, response)
         target = reimage_target(request)
         if target is not None and request.method.upper() == "POST" and response.status == 202:
             self._reimaged.add(self._key(*target))
@@ -106,6 +109,15 @@ class Oracle:
             self.auth_enforced = False
             self.auth_evidence = (f"the target serves unsigned requests ({request.method} {request.target_path} "
                                   f"without Authorization answered {response.status}): it does not authenticate")
+
+    def _settle(self, request: Request, response: Response) -> None:
+        if response.status >= 500 or response.status == 429 or reimage_target(request) is None:
+            return
+        sole = self.expect(request).sole_key
+        if sole and sole not in self._answers:
+            answer = Answer(response.status, _error_code(response) if response.status >= 300 else None)
+            first = f"{request.method} {request.path_and_query} answered {answer.describe()}"
+            self._answers[sole] = Settled(sole, answer, first)
 
     def note_state(self, pool_id: str, node_id: str, state: str) -> None:
         """Record a node state read from the target (e.g. Get Node): it replaces the inventory's."""
@@ -146,8 +158,10 @@ class Oracle:
             v.requirements.add(sem.accept.id)
         if v.faults:
             outcomes = {o for o in outcomes if o.status != 202}
-        return Expectation(frozenset(outcomes), tuple(v.faults), frozenset(v.requirements),
-                           v.uncertain, tuple(v.notes), tuple(v.open_points))
+        points = v.faults + v.open_points
+        sole = points[0].key if len(points) == 1 and not v.uncertain else ""
+        return Expectation(frozenset(outcomes), tuple(v.faults), frozenset(v.requirements), v.uncertain,
+                           tuple(v.notes), tuple(v.open_points), sole, self._answers.get(sole) if sole else None)
 
     def _read_version(self, request: Request, v: _Verdict) -> ApiVersion:
         value = request.query_value("api-version")
@@ -156,8 +170,9 @@ class Oracle:
             if loose is None:
                 v.fault(sem.api_version_missing.id, "no api-version query parameter", _o(400, *MISSING_VERSION_CODES))
                 return self.data
+            spelled = next(k for k, _ in request.query if k.lower() == "api-version")
             v.open(None, "api-version spelled in another case: the service may not read it",
-                   _o(400, *MISSING_VERSION_CODES))
+                   _o(400, *MISSING_VERSION_CODES), key=f"query-name:{spelled}")
             value = loose
         known = versions()
         if not value:
@@ -176,7 +191,8 @@ class Oracle:
                     _o(400, *VERSION_CODES))
             return self.data
         # Served versions unknown: a real-looking version may or may not be served.
-        v.open(None, f"api-version {value!r} may not be served by the target", _o(400, *VERSION_CODES))
+        v.open(None, f"api-version {value!r} may not be served by the target", _o(400, *VERSION_CODES),
+               key=f"api-version:{value}")
         return known.get(value, self.data)
 
     def _read_auth(self, request: Request, v: _Verdict) -> None:
@@ -204,14 +220,14 @@ class Oracle:
         if crid is not None and data.client_request_id_format == "uuid" and not is_guid(crid):
             if crid.strip().strip("{}") and is_guid(crid.strip().strip("{}")):
                 v.open(sem.bad_header.id, "client-request-id is a GUID in braces or padded: may be read",
-                       _o(400, *HEADER_CODES))
+                       _o(400, *HEADER_CODES), key=f"client-request-id:{crid}")
             else:
                 v.fault(sem.bad_header.id, f"client-request-id {crid!r} is not a GUID", _o(400, *HEADER_CODES))
         ret = request.header("return-client-request-id")
         if ret is not None and ret not in ("true", "false"):
             if ret.strip().lower() in ("true", "false"):
                 v.open(sem.bad_header.id, f"return-client-request-id {ret!r}: a boolean in another case",
-                       _o(400, *HEADER_CODES))
+                       _o(400, *HEADER_CODES), key=f"return-client-request-id:{ret}")
             else:
                 v.fault(sem.bad_header.id, f"return-client-request-id {ret!r} is not a boolean",
                         _o(400, *HEADER_CODES))
@@ -225,7 +241,8 @@ class Oracle:
         parsed = parse_http_date(date)
         if parsed is None:
             if _loose_date(date):
-                v.open(sem.bad_header.id, f"ocp-date {date!r} is a date, not RFC 1123", _o(400, *HEADER_CODES))
+                v.open(sem.bad_header.id, f"ocp-date {date!r} is a date, not RFC 1123", _o(400, *HEADER_CODES),
+                       key=f"ocp-date:{date}")
             else:
                 v.fault(sem.bad_header.id, f"ocp-date {date!r} is not an RFC 1123 date", _o(400, *HEADER_CODES))
         elif self.auth_enforced is not False:
@@ -238,31 +255,35 @@ class Oracle:
         has_body = bool(request.body)
         if ctype is None:
             if has_body:  # facts are silent: a server may read it as JSON or refuse it
-                v.open(None, "a body without Content-Type", _o(400, *HEADER_CODES), _o(415))
+                v.open(None, "a body without Content-Type", _o(400, *HEADER_CODES), _o(415), key="content-type:")
             return
         if re.sub(r"\s+", "", ctype.lower()) != CANONICAL_CONTENT_TYPE:
             # The live service once refused a charset parameter (InvalidHeaderValue): variants are open.
-            v.open(None, f"Content-Type {ctype!r} is not the documented one", _o(400, *HEADER_CODES), _o(415))
+            v.open(None, f"Content-Type {ctype!r} is not the documented one", _o(400, *HEADER_CODES), _o(415),
+                   key=f"content-type:{ctype}")
 
     def _read_query(self, request: Request, data: ApiVersion, v: _Verdict) -> None:
         name = data.timeout_param
         known = {"api-version", name.lower()}
         for key, _ in request.query:
             if key.lower() not in known:
-                v.open(None, f"query parameter {key!r} is not defined", _o(400, "UnsupportedQueryParameter"))
+                v.open(None, f"query parameter {key!r} is not defined", _o(400, "UnsupportedQueryParameter"),
+                       key=f"query-name:{key}")
         raw = request.query_value(name)
         if raw is None:
             raw = next((val for k, val in request.query if k.lower() == name.lower()), None)
             if raw is None:
                 return
-            v.open(None, f"timeout spelled in another case than {name!r}", _o(400, *QUERY_CODES))
+            v.open(None, f"timeout spelled in another case than {name!r}", _o(400, *QUERY_CODES),
+                   key=f"query-name:{next(k for k, _ in request.query if k.lower() == name.lower())}")
         self._read_timeout(raw, data, v)
 
     def _read_timeout(self, raw: str, data: ApiVersion, v: _Verdict) -> None:
         bad = _o(400, *QUERY_CODES)
         if not re.fullmatch(r"-?\d+", raw):
             if re.fullmatch(r"\s*[+-]?\d+\s*", raw) or not raw:
-                v.open(sem.timeout_invalid.id, f"timeout {raw!r}: an integer a lenient parser may read", bad)
+                v.open(sem.timeout_invalid.id, f"timeout {raw!r}: an integer a lenient parser may read", bad,
+                       key=f"timeout:{raw}")
             else:
                 v.fault(sem.timeout_invalid.id, f"timeout {raw!r} is not an integer", bad)
             return
@@ -270,11 +291,13 @@ class Oracle:
         if not INT32[0] <= value <= INT32[1]:
             v.fault(sem.timeout_invalid.id, f"timeout {raw} is outside int32", bad)
         elif value <= 0:
-            v.open(sem.timeout_invalid.id, f"timeout {value}: 0 or negative is not known (no minimum)", bad)
+            v.open(sem.timeout_invalid.id, f"timeout {value}: 0 or negative is not known (no minimum)", bad,
+                   key=f"timeout:{raw}")
         elif value <= TIMEOUT_MAX or data.timeout_above_max == "must-accept":
             v.requirements.add(sem.timeout_valid.id)
         else:
-            v.open(sem.timeout_valid.id, f"timeout {value} above 30: SHOULD be accepted in this version", bad)
+            v.open(sem.timeout_valid.id, f"timeout {value} above 30: SHOULD be accepted in this version", bad,
+                   key=f"timeout:{raw}")
 
     def _read_body(self, request: Request, data: ApiVersion, v: _Verdict) -> bool:
         """Read the body; True when it means 'no option' (absent, empty, {})."""
@@ -282,7 +305,7 @@ class Oracle:
         if not body:
             return True
         if not body.strip():  # whitespace only: a server may read it as no body or as broken JSON
-            v.open(sem.bad_body.id, "a body of whitespace only", _o(400, *BODY_CODES))
+            v.open(sem.bad_body.id, "a body of whitespace only", _o(400, *BODY_CODES), key="body:whitespace")
             return False
         max_bytes = limits()[0]
         if len(body) > max_bytes:
@@ -296,7 +319,7 @@ class Oracle:
             v.fault(sem.bad_body.id, "the body is not JSON", _o(400, *BODY_CODES))
             return False
         if doc is None:  # JSON null: a model binder may read it as an absent body
-            v.open(sem.bad_body.id, "the body is JSON null", _o(400, *BODY_CODES))
+            v.open(sem.bad_body.id, "the body is JSON null", _o(400, *BODY_CODES), key="body:null")
             return False
         if not isinstance(doc, dict):
             v.fault(sem.bad_body.id, f"the body is JSON {type(doc).__name__}, not an object", _o(400, *BODY_CODES))
@@ -304,7 +327,8 @@ class Oracle:
         for key in doc:
             if key != OPTION_KEY:
                 v.open(sem.unknown_property.id, f"body property {key!r} is not defined",
-                       _o(400, "UnsupportedProperty", "InvalidRequestBody", "InvalidPropertyValue"))
+                       _o(400, "UnsupportedProperty", "InvalidRequestBody", "InvalidPropertyValue"),
+                       key=f"property:{key}={json.dumps(doc[key], sort_keys=True)}")
         if OPTION_KEY in doc:
             self._read_option(doc[OPTION_KEY], data, v)
         return not doc
@@ -312,11 +336,16 @@ class Oracle:
     def _read_option(self, option: object, data: ApiVersion, v: _Verdict) -> None:
         bad = _o(400, *OPTION_CODES)
         if option is None:
-            v.open(sem.bad_option.id, "nodeReimageOption null: 202 as if absent, or 400", bad)
+            v.open(sem.bad_option.id, "nodeReimageOption null: 202 as if absent, or 400", bad, key="option:null")
         elif isinstance(option, str) and option in OPTIONS:
             return
+        elif isinstance(option, str) and option.lower() in OPTIONS:
+            # .NET enum parsing is commonly case-insensitive; nothing recorded shows what the service does
+            v.open(sem.bad_option.id, f"nodeReimageOption {option!r}: one of the four values in another letter case",
+                   bad, key=f"option:{option}")
         elif isinstance(option, str) and data.option_enum_open:
-            v.open(sem.bad_option.id, f"nodeReimageOption {option!r} outside the four values of an open enum", bad)
+            v.open(sem.bad_option.id, f"nodeReimageOption {option!r} outside the four values of an open enum", bad,
+                   key=f"option:{option}")
         else:
             v.fault(sem.bad_option.id, f"nodeReimageOption {json.dumps(option)} is not one of {', '.join(OPTIONS)}",
                     bad)
@@ -366,7 +395,8 @@ class Oracle:
             v.fault(sem.node_not_found.id, f"no node {node_id!r} in pool {pool_id!r}", NODE_NOT_FOUND)
             return
         # Node ID case sensitivity is not documented: it may address the node or no node.
-        v.open(None, f"node ID {node_id!r} differs from {twin.id!r} only by case", NODE_NOT_FOUND)
+        v.open(None, f"node ID {node_id!r} differs from {twin.id!r} only by case", NODE_NOT_FOUND,
+               key=f"node-id:{pool_id}/{node_id}")
         self._read_state(pool_id, twin, v)
 
     def _read_state(self, pool_id: str, node: Node, v: _Verdict) -> None:
@@ -378,7 +408,18 @@ class Oracle:
             return
         state = self._states.get(key, node.state)
         if state not in ACCEPTING_STATES:
-            v.fault(sem.node_state.id, f"node {node.id!r} is {state}, not idle or running", NODE_STATE)
+            v.fault(sem.node_state.id, f"node {node.id!r} is {state}, not idle or running", NODE_STATE,
+                    key=f"node-state:{state}")
+
+
+def _error_code(response: Response) -> str | None:
+    """The code of a BatchError answer, or None."""
+    try:
+        doc = response.json()
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    code = doc.get("code") if isinstance(doc, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _unsigned(request: Request) -> bool:

@@ -86,6 +86,17 @@ def err(status: int, code: str, *, rid: str = RID, message: str | None = None,
     return Response(status, (ERROR_CT, ("request-id", rid), *headers), json.dumps(body).encode())
 
 
+NULL_OPTION = b'{"nodeReimageOption": null}'
+
+
+def after_first(first: Response, response: Response) -> Exchange:
+    """A null option answered `response` after the target answered the same input `first` on another node."""
+    oracle = Oracle(default_inventory(), V, auth_enforced=False)
+    oracle.observe(req(node="idle-2", body=NULL_OPTION), first)
+    request = req(body=NULL_OPTION)
+    return Exchange(request, response, oracle.expect(request), V, "", Observations(auth_enforced=False))
+
+
 def ex(request: Request, response: Response, *, auth: bool | None = False, version: str = V,
        before: NodeView | None = None, after: NodeView | None = None) -> Exchange:
     """An exchange judged by a fresh oracle over the default inventory."""
@@ -137,7 +148,9 @@ CASES: dict[str, Pair] = {
     "SEM-POOL-CONFIG": (lambda: ex(req("pool-vm", "vm-idle-1"), ok202()), vm_409),
     "SEM-NODE-STATE": (lambda: ex(req(node="node-rebooting"), ok202()),
                        lambda: ex(req(node="node-rebooting"), err(409, "NodeBeingRebooted"))),
-    "SEM-BAD-OPTION": (lambda: ex(req(body=b'{"nodeReimageOption": "Requeue"}'), ok202()),
+    "SEM-CONSISTENT": (lambda: after_first(ok202(), err(400, "InvalidPropertyValue")),
+                       lambda: after_first(ok202(), ok202())),
+    "SEM-BAD-OPTION": (lambda: ex(req(body=b'{"nodeReimageOption": "reboot"}'), ok202()),
                        lambda: ex(req(body=b'{"nodeReimageOption": "Requeue"}'), err(400, "InvalidPropertyValue"))),
     "SEM-UNKNOWN-PROPERTY": (lambda: ex(req(body=b'{"foo": 1}'), err(409, "NodeBeingCreated")),
                              lambda: ex(req(body=b'{"foo": 1}'), err(400, "UnsupportedProperty"))),
@@ -202,3 +215,17 @@ def test_check_conforming_exchange_passes(requirement: str) -> None:
 def test_check_transient_answer_decides_nothing(requirement: str, answer: Response) -> None:
     request = req("nope") if requirement == "SEM-POOL-NOT-FOUND" else req()
     assert evaluate(requirement, ex(request, answer)) is False
+
+
+def test_consistent_first_answer_to_an_input_is_not_judged() -> None:
+    request = req(body=NULL_OPTION)
+    exchange = Exchange(request, err(400, "InvalidPropertyValue"), Oracle(default_inventory(), V).expect(request), V)
+    assert evaluate("SEM-CONSISTENT", exchange) is False
+
+
+def test_consistent_input_with_another_open_point_is_not_judged() -> None:
+    oracle = Oracle(default_inventory(), V, auth_enforced=False)
+    oracle.observe(req(node="idle-2", body=NULL_OPTION), ok202())
+    request = req(body=NULL_OPTION, query=(("api-version", V), ("timeout", "0")))
+    exchange = Exchange(request, err(400, "InvalidQueryParameterValue"), oracle.expect(request), V)
+    assert evaluate("SEM-CONSISTENT", exchange) is False

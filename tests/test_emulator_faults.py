@@ -91,6 +91,9 @@ PROBES: dict[str, Probe] = {
     "unknown-api-version-accepted": lambda e, v: _post(e, "2099-01-01.99.0").status_code == 202,
     "empty-object-refused": lambda e, v: _post(e, v, data=b"{}").status_code == 400,
     "unknown-property-500": lambda e, v: _post(e, v, json={"extra": 1}).status_code == 500,
+    "flip-flop-null-option": lambda e, v: {_post(e, v, f"/pools/pool-cs/nodes/idle-{n}/reimage",
+                                                 json={"nodeReimageOption": None}).status_code for n in (2, 3)}
+                                          == {202, 400},
     "get-reimage-accepted": lambda e, v: requests.get(f"{e.url}{IDLE}?api-version={v}").status_code == 202,
     "no-state-change": lambda e, v: _post(e, v).status_code == 202 and e.node_state("pool-cs", "idle-1")
     == "idle",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conformance.inventory import default_inventory
@@ -105,10 +107,16 @@ def test_body_over_limit_is_413_or_400() -> None:
     assert statuses(req(body=body)) == {400, 413}
 
 
-@pytest.mark.parametrize("option", ['"Requeue"', '"reboot"', "1", "{}", "[]", "true"])
+@pytest.mark.parametrize("option", ['"reboot"', '"requeue "', "1", "{}", "[]", "true"])
 def test_bad_option_is_400(option: str) -> None:
     exp = oracle().expect(req(body=b'{"nodeReimageOption": ' + option.encode() + b"}"))
     assert exp.statuses == {400} and "SEM-BAD-OPTION" in exp.requirements
+
+
+@pytest.mark.parametrize("option", ["Requeue", "TERMINATE", "taskCompletion"])
+def test_option_in_another_letter_case_is_open_202_or_400(option: str) -> None:
+    exp = oracle().expect(req(body=json.dumps({"nodeReimageOption": option}).encode()))
+    assert exp.statuses == {202, 400} and not exp.faults and exp.sole_key == f"option:{option}"
 
 
 def test_null_option_is_open_202_or_400() -> None:

@@ -37,6 +37,7 @@ class Check:
     # before any other property may reimage the nodes whose tasks still run
     observes: Literal["", "node", "tasks"] = ""
     generic: bool = False  # a rule every Batch operation follows (recorded traffic of other operations)
+    everywhere: bool = False  # judged on every exchange a run sends, whatever property made it
 
     def __call__(self, exchange: Exchange) -> None:
         self.fn(exchange)
@@ -46,10 +47,11 @@ CHECKS: Registry[Check] = Registry("check")
 
 
 def check(requirement: str, *, offline: bool, focus: Focus = ANY_REQUESTS, examples: Examples = NO_EXAMPLES,
-          observes: Literal["", "node", "tasks"] = "", generic: bool = False) -> Callable[[CheckFn], Check]:
+          observes: Literal["", "node", "tasks"] = "", generic: bool = False,
+          everywhere: bool = False) -> Callable[[CheckFn], Check]:
     """Register a check function as the home of its requirement; the decorated name is the home."""
     def wrap(fn: CheckFn) -> Check:
-        return CHECKS.add(requirement, Check(requirement, fn, offline, focus, examples, observes, generic))
+        return CHECKS.add(requirement, Check(requirement, fn, offline, focus, examples, observes, generic, everywhere))
     return wrap
 
 

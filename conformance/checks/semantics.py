@@ -7,10 +7,18 @@ its home below, is why, which generated requests exercise it (focus) and its exp
 
 from __future__ import annotations
 
-from conformance.checks._base import Check, check, fail, is_transient, not_applicable, other_open_statuses
+from conformance.checks._base import (
+    Check,
+    batch_error,
+    check,
+    fail,
+    is_transient,
+    not_applicable,
+    other_open_statuses,
+)
 from conformance.examples import NONE as NO_EXAMPLES
 from conformance.examples import Examples, body, changed, header, pool_id_as, query, same, timeout, when
-from conformance.models import Exchange
+from conformance.models import Answer, Exchange
 from conformance.rules import OPTION_KEY, OPTIONS
 from conformance.spec import limits
 from conformance.strategies import ANY_REQUESTS as _ANY
@@ -149,3 +157,28 @@ other_method = status_rule(
     "SEM-METHOD", "GET, PUT, PATCH or DELETE on the reimage path: 405 or 400, never 2xx or 5xx.", offline=True,
     focus=focused(method="other", body=("empty",)), why="the reimage path defines only POST (UnsupportedHttpVerb)",
     examples=Examples(tuple(changed(method=m) for m in OTHER_METHODS)))
+
+
+@check("SEM-CONSISTENT", offline=False, everywhere=True,
+       focus=focused(body=("null-option", "unknown-property", "other-option"), extra_fault=False),
+       examples=Examples(tuple(variant for variant in (
+           body({OPTION_KEY: None}), timeout("0"), body(UNKNOWN_PROPS[0]),
+           when(lambda v: not v.option_enum_open, body({OPTION_KEY: "Terminate"}))) for _ in range(2))))
+def consistent(ex: Exchange) -> None:
+    """An input whose answer the target settled earlier in the run gets the same kind of answer again."""
+    exp = ex.expectation
+    if exp.settled is None:
+        raise not_applicable("the target has not answered this class of input alone before")
+    if is_transient(ex.response) or ex.response.status >= 500:
+        raise not_applicable("a transient or server error answer (the no-5xx rule decides those)")
+    now = Answer(ex.response.status, _code(ex))
+    if not now.same_as(exp.settled.answer):
+        raise fail("SEM-CONSISTENT", ex, f"{exp.sole_key} answered {now.describe()}",
+                   expected=f"{exp.settled.answer.describe()}, as the target answered the same input before "
+                            f"({exp.settled.first})",
+                   why="the facts leave this input open, and the target's own first answer settled it")
+
+
+def _code(ex: Exchange) -> str | None:
+    error = batch_error(ex.response) if ex.response.status >= 300 else None
+    return str(error["code"]) if error else None

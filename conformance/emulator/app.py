@@ -77,6 +77,7 @@ class ReimageApp:
         self.flags = fault.flags if fault else frozenset()
         self.auth = auth
         self.accepted = 0
+        self.null_options = 0  # explicit null options seen (the flip-flop fault answers every second one 400)
         # A fault shows only on the api-versions its rule names: other versions get a fault-free twin
         # sharing the same state.
         self._clean = (ReimageApp(state, api_versions=api_versions, auth=auth)

@@ -210,6 +210,8 @@ _add("unknown-api-version-accepted", "an api-version the emulator does not serve
      ("SEM-API-VERSION-UNKNOWN",), lenient=frozenset({"api-version-unknown"}))
 _add("empty-object-refused", "a {} body answers 400 InvalidRequestBody", ("SEM-NO-BODY",),
      flags=frozenset({"refuse-empty-object"}))
+_add("flip-flop-null-option", "an explicit null nodeReimageOption is accepted, then refused, in turn (as a target "
+     "behind backends that disagree)", ("SEM-CONSISTENT",), flags=frozenset({"flip-flop-null-option"}))
 _add("unknown-property-500", "a body with an undefined property answers 500",
      ("SEM-UNKNOWN-PROPERTY", "NO-SERVER-ERROR"), flags=frozenset({"unknown-property-500"}))
 _add("get-reimage-accepted", "GET on the reimage path answers 202", ("SEM-METHOD",),

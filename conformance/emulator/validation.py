@@ -122,6 +122,10 @@ class Checker:
         if set(doc) - {"nodeReimageOption"} and "unknown-property-500" in self.app.flags:
             return self._error(500, "InternalError")
         option = doc.get("nodeReimageOption")
+        if option is None and "nodeReimageOption" in doc and "flip-flop-null-option" in self.app.flags:
+            self.app.null_options += 1
+            if self.app.null_options % 2 == 0:
+                return self._error(400, "InvalidPropertyValue", [("PropertyName", "nodeReimageOption")])
         if option is None:
             return "requeue"
         if isinstance(option, str) and option in OPTIONS:

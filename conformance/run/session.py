@@ -30,7 +30,7 @@ from conformance.oracle import Oracle
 from conformance.reporting.failures import describe_failure
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RequirementResult, RunResult
-from conformance.rules import reimage_target
+from conformance.rules import ACCEPTING_STATES, reimage_target
 from conformance.run.safety import LiveSafety, Planned, Withheld, remedy_for
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target, get_json
@@ -49,8 +49,10 @@ def is_passive(requirement_id: str) -> bool:
     """Requirements any single exchange can decide are judged on every exchange the run sends, so a fault
     met while testing another requirement is never missed (it is reported unshrunk)."""
     requirement = catalogue().get(requirement_id)
-    return (requirement is not None and requirement.category in PASSIVE_CATEGORIES
-            and requirement_id in checks.CHECKS and checks.CHECKS.get(requirement_id).offline)
+    if requirement is None or requirement_id not in checks.CHECKS:
+        return False
+    home = checks.CHECKS.get(requirement_id)
+    return home.everywhere or (requirement.category in PASSIVE_CATEGORIES and home.offline)
 
 
 def run_phase(requirement_id: str) -> int:
@@ -117,8 +119,11 @@ class Session:
         after = self._node_view(request, tasks_of_pool=True) if observe_node and response.status == 202 else None
         if after is not None and after.state is not None:
             self.oracle.note_state(*self._canonical(request), after.state)
+        watch = self.safety.watch(planned, response)
+        if response.status == 202 and after is None and watch is None and reimage_target(request) is not None:
+            self._read_back(request)
         observed = Observations(auth_enforced=self.oracle.auth_enforced, node_before=before, node_after=after,
-                                watch=self.safety.watch(planned, response))
+                                watch=watch)
         return Exchange(request, response, expectation, self.settings.api_version, self.target.base_url, observed)
 
     def _send(self, request: Request) -> Response:
@@ -141,6 +146,16 @@ class Session:
             return None
         self.oracle.note_state(pool_id, node_id, state)
         return state
+
+    def _read_back(self, request: Request) -> None:
+        """After a 202, read the node once: idle or running again settles it for the oracle (the same input may
+        then be judged again); a node still reimaging stays 'this run reimaged it' (202 or 409), since it may
+        finish before the next request."""
+        pool_id, node_id = self._canonical(request)
+        doc = self.get_json(f"/pools/{quote(pool_id, safe='')}/nodes/{quote(node_id, safe='')}")
+        state = doc.get("state") if isinstance(doc, dict) else None
+        if state in ACCEPTING_STATES:
+            self.oracle.note_state(pool_id, node_id, state)
 
     def _canonical(self, request: Request) -> tuple[str, str]:
         """The (pool ID, node ID) a reimage request addresses, spelled as the inventory spells them."""
