@@ -18,10 +18,19 @@ from conformance.inventory import Inventory
 from conformance.models import Request
 from conformance.rules import ACCEPTING_STATES
 from conformance.spec import ApiVersion, version
-from conformance.strategies import CONTENT_TYPE
+from conformance.strategies import CONTENT_TYPE, neighbour
 
-# A variant turns a valid request into one of the class; None when the class does not exist at this version.
-Variant = Callable[[Request, ApiVersion], Request | None]
+
+@dataclass(frozen=True)
+class Situation:
+    """What a variant may read: the api-version's rules and the target's inventory."""
+
+    version: ApiVersion
+    inventory: Inventory
+
+
+# A variant turns a valid request into one of the class; None when the class does not exist here.
+Variant = Callable[[Request, Situation], Request | None]
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class Examples:
 NONE = Examples()
 
 
-def same(request: Request, data: ApiVersion) -> Request:
+def same(request: Request, here: Situation) -> Request:
     """The valid request itself."""
     return request
 
@@ -43,42 +52,53 @@ def same(request: Request, data: ApiVersion) -> Request:
 def body(doc: Any) -> Variant:
     """The request with this body (bytes as they are, anything else as JSON) and the documented Content-Type."""
     raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-    return lambda r, data: replace(r, body=raw, headers=(*r.headers, ("Content-Type", CONTENT_TYPE)))
+    return lambda r, here: replace(r, body=raw, headers=(*r.headers, ("Content-Type", CONTENT_TYPE)))
 
 
 def header(name: str, value: str) -> Variant:
     """The request with one more header."""
-    return lambda r, data: replace(r, headers=(*r.headers, (name, value)))
+    return lambda r, here: replace(r, headers=(*r.headers, (name, value)))
 
 
 def headers_only(*pairs: tuple[str, str]) -> Variant:
     """The request with exactly these headers."""
-    return lambda r, data: replace(r, headers=pairs)
+    return lambda r, here: replace(r, headers=pairs)
 
 
 def timeout(value: str) -> Variant:
     """The request with the timeout query parameter, spelled as the api-version spells it."""
-    return lambda r, data: replace(r, query=(*r.query, (data.timeout_param, value)))
+    return lambda r, here: replace(r, query=(*r.query, (here.version.timeout_param, value)))
 
 
 def query(*pairs: tuple[str, str]) -> Variant:
     """The request with exactly this query."""
-    return lambda r, data: replace(r, query=pairs)
+    return lambda r, here: replace(r, query=pairs)
 
 
 def changed(**fields: Any) -> Variant:
     """The request with fields replaced (pool_id, node_id, method, body...)."""
-    return lambda r, data: replace(r, **fields)
+    return lambda r, here: replace(r, **fields)
 
 
 def pool_id_as(fn: Callable[[str], str]) -> Variant:
     """The request with its pool ID passed through fn (e.g. upper-cased)."""
-    return lambda r, data: replace(r, pool_id=fn(r.pool_id))
+    return lambda r, here: replace(r, pool_id=fn(r.pool_id))
 
 
 def when(test: Callable[[ApiVersion], bool], variant: Variant) -> Variant:
     """The variant at api-versions where test holds; no example elsewhere."""
-    return lambda r, data: variant(r, data) if test(data) else None
+    return lambda r, here: variant(r, here) if test(here.version) else None
+
+
+def near_pool(r: Request, here: Situation) -> Request:
+    """The request to a missing pool whose ID looks like the inventory's own (one character changed)."""
+    return replace(r, pool_id=neighbour(r.pool_id, 0, lambda name: here.inventory.pool(name) is not None))
+
+
+def near_node(r: Request, here: Situation) -> Request:
+    """The request to a missing node whose ID looks like the inventory's own (one character changed)."""
+    taken = {n.id for p in here.inventory.pools for n in p.nodes}
+    return replace(r, node_id=neighbour(r.node_id, 0, taken.__contains__))
 
 
 def _valid_targets(inventory: Inventory, data: ApiVersion) -> list[tuple[str, str]]:
@@ -104,6 +124,7 @@ def _vm_targets(inventory: Inventory) -> list[tuple[str, str]]:
 def explicit_examples(examples: Examples, *, inventory: Inventory, api_version: str) -> list[Request]:
     """One request per input class (none for requirements judged on every exchange)."""
     data = version(api_version)
+    here = Situation(data, inventory)
     query_ = (("api-version", api_version),)
     if examples.targets == "refusing-state":
         return [Request(p, n, query=query_) for p, n in _state_targets(inventory)]
@@ -115,7 +136,7 @@ def explicit_examples(examples: Examples, *, inventory: Inventory, api_version: 
     # spread the examples over the valid targets, so no single node takes every accepted reimage
     out: list[Request] = []
     for variant in examples.variants:
-        made = variant(Request(*targets[len(out) % len(targets)], query=query_), data)
+        made = variant(Request(*targets[len(out) % len(targets)], query=query_), here)
         if made is not None:
             out.append(made)
     return out

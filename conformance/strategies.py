@@ -62,6 +62,30 @@ def _unknown(prefix: str, taken: Callable[[str], bool]) -> SearchStrategy[str]:
     return _valid_text(1, 16).map(fresh)
 
 
+def neighbour(base: str, n: int, taken: Callable[[str], bool]) -> str:
+    """An ID that looks like `base`: one letter or digit changed to another of its kind (same length, same
+    separators), the n-th such change that names nothing the inventory holds."""
+    positions = [i for i, ch in enumerate(base) if ch.isascii() and ch.isalnum()]
+    for attempt in range(len(positions) * 9):
+        pos = positions[(n + attempt) % len(positions)]
+        ch = base[pos]
+        kind = string.digits if ch.isdigit() else string.ascii_lowercase if ch.islower() else string.ascii_uppercase
+        step = 1 + (n + attempt // len(positions)) % (len(kind) - 1)
+        candidate = base[:pos] + kind[(kind.index(ch) + step) % len(kind)] + base[pos + 1:]
+        if not taken(candidate):
+            return candidate
+    return base + "0" if not taken(base + "0") else base + "00"  # no letter or digit to change: practically never
+
+
+def near_neighbours(ids: list[str], taken: Callable[[str], bool]) -> SearchStrategy[str]:
+    """Missing IDs that look like the inventory's own (its IDs with one character changed): a target that
+    treats real-looking IDs differently from made-up ones is caught at every profile."""
+    usable = [i for i in ids if any(ch.isascii() and ch.isalnum() for ch in i)]
+    if not usable:
+        return st.nothing()
+    return st.tuples(st.sampled_from(usable), st.integers(0, 2**16)).map(lambda t: neighbour(t[0], t[1], taken))
+
+
 def _case_variants(ids: list[str]) -> list[str]:
     out = []
     for pid in ids:
@@ -70,8 +94,20 @@ def _case_variants(ids: list[str]) -> list[str]:
 
 
 def unknown_pool_ids(*, inventory: Inventory) -> SearchStrategy[str]:
-    """Valid-looking pool IDs the inventory does not hold (in any case)."""
-    return _unknown("nopool-", lambda name: inventory.pool(name) is not None)
+    """Valid-looking pool IDs the inventory does not hold (in any case): made up, or near its own."""
+    def taken(name: str) -> bool:
+        return inventory.pool(name) is not None
+    made_up = _unknown("nopool-", taken)
+    near = near_neighbours([p.id for p in inventory.pools], taken)
+    return st.one_of(made_up, near) if inventory.pools else made_up
+
+
+def unknown_node_ids(*, inventory: Inventory) -> SearchStrategy[str]:
+    """Valid-looking node IDs no pool of the inventory holds: made up, or near its own."""
+    existing = sorted({n.id for p in inventory.pools for n in p.nodes})
+    taken = set(existing).__contains__
+    made_up = _unknown("nonode-", taken)
+    return st.one_of(made_up, near_neighbours(existing, taken)) if existing else made_up
 
 
 def pool_ids(*, inventory: Inventory) -> SearchStrategy[str]:
@@ -89,8 +125,7 @@ def node_ids(*, inventory: Inventory, pool_id: str | None = None) -> SearchStrat
     """Node IDs of the pool (or of any pool), unknown and malformed IDs."""
     pools = [p for p in inventory.pools if pool_id is None or p.id.lower() == pool_id.lower()]
     existing = sorted({n.id for p in pools for n in p.nodes})
-    taken = set(existing)
-    parts = [_unknown("nonode-", taken.__contains__), malformed_ids(too_long=False)]
+    parts = [unknown_node_ids(inventory=inventory), malformed_ids(too_long=False)]
     if existing:
         parts.append(st.sampled_from(existing))
     return st.one_of(*parts)
@@ -290,7 +325,7 @@ def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> 
     table = {k: pick(v) for k, v in lists.items()}
     table["pool-unknown"] = lambda: st.tuples(unknown_pool_ids(inventory=inventory), st.sampled_from(any_node))
     table["pool-malformed"] = lambda: st.tuples(malformed_ids(), st.sampled_from(any_node))
-    table["node-unknown"] = lambda: fallback
+    table["node-unknown"] = lambda: st.tuples(st.sampled_from(any_pool), unknown_node_ids(inventory=inventory))
     table["node-malformed"] = lambda: st.tuples(st.sampled_from(any_pool), malformed_ids(too_long=False))
     return _kinds(table, kinds)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
 
+from conformance.emulator import AuthConfig, EmbeddedEmulator
 from conformance.emulator.faults import FaultSpec, catalogue
+from conformance.inventory import default_inventory
 from conformance.spec import catalogue as requirements
 from conformance.spec import default_version
 
@@ -39,6 +42,30 @@ def test_fault_run_fails_the_requirements_it_breaks(fault: FaultSpec, tmp_path: 
         assert isinstance(failure, dict) and fault.name in str(failure["reproduce"])
     breaks_a_must = any(requirements()[rid].level == "MUST" for rid in fault.breaks)
     assert run.code == (1 if breaks_a_must else 0)
+
+
+@pytest.mark.slow  # one run per fault against a URL: about 20 s in all
+@pytest.mark.parametrize("fault", catalogue(), ids=lambda f: f.name)
+def test_fault_at_a_url_caught_the_way_a_vendor_runs_it(fault: FaultSpec, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator started on its own and addressed as a URL, where the suite knows less (no --auth unless the
+    fault needs it, no node states but the inventory's, no served versions): every fault is still caught."""
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(default_inventory().to_json()))  # its working nodes are expendable
+    args = ["--target", "", "--inventory", str(inventory), "--allow-destructive", "--max-reimages", "100000",
+            "--api-version", _version_for(fault)]
+    auth = None
+    if fault.needs_auth:
+        monkeypatch.setenv("BATCH_CONFORMANCE_ACCOUNT_KEY", ACCOUNT_KEY)
+        args += ["--auth", "sharedkey", "--account-name", "faultacct"]
+        auth = AuthConfig("faultacct", ACCOUNT_KEY, frozenset())
+    for rid in fault.breaks:
+        args += ["--only", rid]
+    with EmbeddedEmulator(fault=fault.name, auth=auth) as emulator:
+        args[1] = emulator.url
+        run = run_suite(tmp_path / "reports", *args, profile="quick")
+    statuses = {rid: run.requirements[rid]["status"] for rid in fault.breaks}
+    assert statuses == dict.fromkeys(fault.breaks, "fail"), statuses
 
 
 @pytest.mark.parametrize("profile", ["quick", pytest.param("standard", marks=pytest.mark.slow),  # about 5 s

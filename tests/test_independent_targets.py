@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from tiny_batch import TinyBatch, inventory, serving
@@ -68,6 +69,25 @@ class CaseSensitivePools(TinyBatch):
 
     def find_pool(self, pool_id: str) -> bool:
         return pool_id == self.pool
+
+
+class RealLookingIdsBreak(TinyBatch):
+    """Nodes named as the service names them; a missing node whose ID looks like a real one answers 500."""
+
+    nodes: ClassVar[dict[str, str]] = {"tvmps_4f9c2d1e0b8a7f6e5d4c3b2a19081726_d": "idle",
+                                       "tvmps_0a1b2c3d4e5f60718293a4b5c6d7e8f9_d": "idle"}
+
+    def reimage(self, pool_id: str, node_id: str, query: dict[str, str], body: bytes) -> tuple[int, str]:
+        if node_id not in self.nodes and node_id.startswith("tvmps_") and len(node_id) > 20:
+            return 500, "InternalError"
+        return super().reimage(pool_id, node_id, query, body)
+
+
+@pytest.mark.parametrize("profile", ["quick", "standard"])
+def test_independent_missing_node_looking_real_500_caught_at_every_profile(tmp_path: Path, profile: str) -> None:
+    run = _run(tmp_path, RealLookingIdsBreak, "--profile", profile, "--only", "SEM-NODE-NOT-FOUND")
+    assert run.code == 1 and run.requirements["SEM-NODE-NOT-FOUND"]["status"] == "fail"
+    assert run.requirements["SEM-NODE-NOT-FOUND"]["first_failure"]["response"]["status"] == 500
 
 
 def test_independent_correct_target_passes_the_semantics_it_is_asked(tmp_path: Path) -> None:

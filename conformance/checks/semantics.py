@@ -17,7 +17,19 @@ from conformance.checks._base import (
     other_open_statuses,
 )
 from conformance.examples import NONE as NO_EXAMPLES
-from conformance.examples import Examples, body, changed, header, pool_id_as, query, same, timeout, when
+from conformance.examples import (
+    Examples,
+    body,
+    changed,
+    header,
+    near_node,
+    near_pool,
+    pool_id_as,
+    query,
+    same,
+    timeout,
+    when,
+)
 from conformance.models import Answer, Exchange
 from conformance.rules import OPTION_KEY, OPTIONS
 from conformance.spec import limits
@@ -77,14 +89,14 @@ pool_not_found = status_rule(
     "SEM-POOL-NOT-FOUND", "An unknown pool gets 404.", offline=False,
     focus=focused(target=("pool-unknown", "pool-malformed")),
     why="the pool does not exist (PoolNotFound, batch error codes)",
-    examples=Examples((changed(pool_id="nopool-explicit"), changed(pool_id="bad.pool"),
+    examples=Examples((changed(pool_id="nopool-explicit"), near_pool, changed(pool_id="bad.pool"),
                        changed(pool_id="p" * (limits()[1] + 1)))))
 
 node_not_found = status_rule(
     "SEM-NODE-NOT-FOUND", "A known pool with an unknown node gets 404.", offline=False,
     focus=focused(target=("node-unknown", "node-malformed")),
     why="the node does not exist (NodeNotFound, batch error codes)",
-    examples=Examples((changed(node_id="nonode-explicit"), changed(node_id="bad.node"))))
+    examples=Examples((changed(node_id="nonode-explicit"), near_node, changed(node_id="bad.node"))))
 
 pool_id_case = status_rule(
     "SEM-POOL-ID-CASE", "A pool ID differing only in letter case addresses the pool.", offline=False,
