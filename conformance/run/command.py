@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
 from conformance.run.plugin import OPTIONS, run_settings
+from conformance.run.setup import NOT_APPLICABLE_KEY
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -52,13 +54,22 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
               f"{pytest_code}", file=sys.stderr)
         return EXIT_ERROR
     verdict = results.get("verdict")
-    print(f"batch-conformance: verdict {str(verdict).upper()}; reports in {results_path.parent}/ "
-          "(results.json, junit.xml, report.html)")
+    print(f"batch-conformance: verdict {str(verdict).upper()}{_not_applicable(results)}; reports in "
+          f"{results_path.parent}/ (results.json, junit.xml, report.html)")
     if verdict == "fail":
         return EXIT_FAIL
     if verdict == "error" or pytest_code not in (0, 1):
         return EXIT_ERROR
     return EXIT_PASS
+
+
+def _not_applicable(results: dict[str, Any]) -> str:
+    """'; N case(s) not applicable to the SDK target (...)' when the run counted any."""
+    counts = (results.get("config") or {}).get(NOT_APPLICABLE_KEY)
+    if not isinstance(counts, dict) or not counts.get("cases"):
+        return ""
+    why = ", ".join(f"{n} {k}" for k, n in counts.items() if k != "cases")
+    return f"; {counts['cases']} case(s) not applicable to the SDK target ({why})"
 
 
 def main(args: argparse.Namespace) -> int:

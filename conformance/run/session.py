@@ -31,7 +31,7 @@ from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RequirementResult, RunResult
 from conformance.run.safety import LiveSafety, Planned, Withheld
 from conformance.spec import catalogue
-from conformance.targets.base import NotExpressible, Target, get_json
+from conformance.targets.base import NotExpressible, Target, get_json, sent_request
 
 PASSIVE_CATEGORIES = frozenset({"response", "error"})
 PROFILE_EXAMPLES = {"quick": 12, "standard": 60, "thorough": 400}
@@ -112,13 +112,14 @@ class Session:
         before = self._node_view(request, tasks_of_pool=False) if observe_node and 202 in expectation.statuses \
             else None
         response = self._send(request)
+        sent = sent_request(self.target, request)  # judged as it went on the wire (an SDK serialises it itself)
         self.oracle.observe(request, response)
         after = self._node_view(request, tasks_of_pool=True) if observe_node and response.status == 202 else None
         if after is not None and after.state is not None:
             self.oracle.note_state(request.pool_id, request.node_id, after.state)
         observed = Observations(auth_enforced=self.auth_enforced, node_before=before, node_after=after,
                                 watch=self.safety.watch(planned, response))
-        return Exchange(request, response, expectation, self.settings.api_version, self.target.base_url, observed)
+        return Exchange(sent, response, expectation, self.settings.api_version, self.target.base_url, observed)
 
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)

@@ -18,6 +18,9 @@ from conformance.spec import versions
 from conformance.targets.base import Target, get_json
 from conformance.targets.http import HttpTarget
 
+# results.json's config entry: the cases not applicable to the SDK target (it counts them; HTTP targets have none)
+NOT_APPLICABLE_KEY = "sdk_not_applicable"
+
 
 def discover_inventory(target: Target, api_version: str) -> Inventory:
     """Build the inventory from List Pools and List Nodes, where the target serves them."""
@@ -90,6 +93,14 @@ def _remote(settings: Settings) -> Iterator[Target]:
         target.close()
 
 
+def note_not_applicable(run: RunResult, target: Target) -> None:
+    """Put the target's count of cases not applicable to it (an SDK changed the input on the wire, or
+    cannot express it) into the run's configuration, which results.json and the report show."""
+    counts = getattr(target, "not_applicable", None)
+    if counts is not None:
+        run.config[NOT_APPLICABLE_KEY] = {"cases": sum(counts.values()), **dict(sorted(counts.items()))}
+
+
 @contextlib.contextmanager
 def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
     """The run's Session, with its target started and its inventory known."""
@@ -107,8 +118,11 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
             # the embedded emulator enforces auth exactly when the run signs; a remote target is known to
             # enforce it when the user says how to sign, and is otherwise unknown
             auth = (settings.auth != "none") if settings.embedded else (settings.auth != "none" or None)
-            yield Session(settings, target, inventory, run, served_versions=served,
-                          auth_enforced=auth, recorder=recorder)
+            try:
+                yield Session(settings, target, inventory, run, served_versions=served,
+                              auth_enforced=auth, recorder=recorder)
+            finally:
+                note_not_applicable(run, target)
     finally:
         if recorder is not None:
             recorder.write()
