@@ -19,6 +19,10 @@ REPO_ROOT = TESTS_DIR.parent
 # Recorded live-service exchanges, copied verbatim; where each came from is in PROVENANCE.md beside them.
 SAMPLES_DIR = TESTS_DIR / "data" / "real-samples"
 SAMPLE_FILES = sorted(SAMPLES_DIR.glob("*.json"))
+# Azure SDK test-proxy recordings of the live service, copied verbatim as their repositories store them;
+# where each came from is in PROVENANCE.md beside them.
+RECORDINGS_DIR = TESTS_DIR / "data" / "test-proxy-recordings"
+RECORDING_FILES = sorted(RECORDINGS_DIR.glob("*.json"))
 
 
 def sample_path(name: str) -> Path:

@@ -1,10 +1,11 @@
-"""The SDK target: azure-batch 14.1.0 against the embedded emulator, correct and with faults."""
+"""The SDK target: azure-batch 14.1.0 against the embedded emulator, correct and with faults, judged on the wire."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,17 @@ from conformance.inventory import Inventory, default_inventory, parse_inventory
 from conformance.models import Request, RequirementFailure, UsageError
 from conformance.rules import AUTH_DIRECTIVE_HEADER
 from conformance.run.session import Session, new_run
-from conformance.targets.base import NotExpressible
-from conformance.targets.sdk import SdkResponse, SdkTarget
+from conformance.run.setup import NOT_APPLICABLE_KEY
+from conformance.strategies import BIG_BODY, CONTENT_TYPE
+from conformance.targets.base import ChangedOnTheWire, NotExpressible
+from conformance.targets.sdk import CHANGED, SdkResponse, SdkTarget, wire_mismatch
+from conformance.targets.sdk import INEXPRESSIBLE as NOT_EXPRESSIBLE
 
 from conftest import run_suite
 
 V18 = "2023-11-01.18.0"
 Q = (("api-version", V18),)
+CT = ("Content-Type", CONTENT_TYPE)  # the SDK always sends one: without it, it would add its own
 GUID = "9c4f3e1a-8d2b-4c5e-9f1a-2b3c4d5e6f70"
 SDK_REQUIREMENTS = ("SDK-ERROR-CODE", "SDK-ACCEPT-RETURNS")
 
@@ -63,13 +68,13 @@ def _session(emu: EmbeddedEmulator) -> Session:
 def test_sdk_target_valid_reimage_202_sdk_returned(target: SdkTarget) -> None:
     answer = target.send(Request("pool-cs", "idle-1", query=(*Q, ("timeout", "20")),
                                  body=b'{"nodeReimageOption": "taskcompletion"}',
-                                 headers=(("client-request-id", GUID), ("return-client-request-id", "true"))))
+                                 headers=(("client-request-id", GUID), ("return-client-request-id", "true"), CT)))
     assert isinstance(answer, SdkResponse) and answer.sdk is not None
     assert answer.status == 202 and answer.sdk.returned and answer.header("client-request-id") == GUID
 
 
 def test_sdk_target_unknown_pool_404_sdk_raised_wire_code(target: SdkTarget) -> None:
-    answer = target.send(Request("no-such-pool", "idle-1", query=Q))
+    answer = target.send(Request("no-such-pool", "idle-1", query=Q, headers=(CT,)))
     assert isinstance(answer, SdkResponse) and answer.sdk is not None
     assert answer.status == 404 and answer.json()["code"] == "PoolNotFound"
     assert answer.sdk.exception == "BatchErrorException" and answer.sdk.error_code == "PoolNotFound"
@@ -123,23 +128,23 @@ def test_sdk_target_shared_key_sdk_signer_verified_and_directives(monkeypatch: p
     monkeypatch.setenv(KEY_ENV, key)
     with EmbeddedEmulator(auth=AuthConfig("acct", key)) as emu:
         sdk = SdkTarget(emu.url, Settings(target="sdk+x", api_version=V18, auth="sharedkey", account_name="acct"))
-        assert sdk.send(Request("pool-cs", "idle-1", query=Q)).status == 202
+        assert sdk.send(Request("pool-cs", "idle-1", query=Q, headers=(CT,))).status == 202
         assert sdk.send(Request("", "", method="GET", query=Q, path="/pools")).status == 200
-        omit = Request("pool-cs", "idle-2", query=Q, headers=((AUTH_DIRECTIVE_HEADER, "omit"),))
+        omit = Request("pool-cs", "idle-2", query=Q, headers=((AUTH_DIRECTIVE_HEADER, "omit"), CT))
         assert sdk.send(omit).json()["code"] == "MissingRequiredHeader"
-        bad = Request("pool-cs", "idle-2", query=Q, headers=((AUTH_DIRECTIVE_HEADER, "bad-signature"),))
+        bad = Request("pool-cs", "idle-2", query=Q, headers=((AUTH_DIRECTIVE_HEADER, "bad-signature"), CT))
         assert sdk.send(bad).status == 403
         sdk.close()
 
 
 CORRECT = [
-    Request("pool-cs", "idle-3", query=Q),
-    Request("POOL-CS", "running-1", query=Q, body=b'{"nodeReimageOption":"retaineddata"}'),
-    Request("no-such-pool", "idle-1", query=Q),
-    Request("pool-cs", "no-such-node", query=Q),
-    Request("pool-cs", "node-unusable", query=Q),
-    Request("pool-cs", "idle-1", query=Q, headers=(("client-request-id", "not-a-guid"),)),
-    Request("pool-cs", "idle-1", query=(*Q, ("timeout", "99999999999"))),
+    Request("pool-cs", "idle-3", query=Q, headers=(CT,)),
+    Request("POOL-CS", "running-1", query=Q, body=b'{"nodeReimageOption": "retaineddata"}', headers=(CT,)),
+    Request("no-such-pool", "idle-1", query=Q, headers=(CT,)),
+    Request("pool-cs", "no-such-node", query=Q, headers=(CT,)),
+    Request("pool-cs", "node-unusable", query=Q, headers=(CT,)),
+    Request("pool-cs", "idle-1", query=Q, headers=(("client-request-id", "not-a-guid"), CT)),
+    Request("pool-cs", "idle-1", query=(*Q, ("timeout", "99999999999")), headers=(CT,)),
 ]
 
 
@@ -157,11 +162,11 @@ def test_sdk_requirements_correct_emulator_decided_and_pass() -> None:
 
 
 @pytest.mark.parametrize(("fault", "requirement", "request_"), [
-    ("error-message-string", "SDK-ERROR-CODE", Request("no-such-pool", "idle-1", query=Q)),
-    ("error-content-type-text", "SDK-ERROR-CODE", Request("pool-cs", "node-unusable", query=Q)),
-    ("last-modified-iso-202", "SDK-ACCEPT-RETURNS", Request("pool-cs", "idle-4", query=Q)),
-    ("no-request-id-202", "RSP-202-REQUEST-ID", Request("pool-cs", "idle-4", query=Q)),
-    ("unknown-pool-accepted", "SEM-POOL-NOT-FOUND", Request("no-such-pool", "idle-1", query=Q)),
+    ("error-message-string", "SDK-ERROR-CODE", Request("no-such-pool", "idle-1", query=Q, headers=(CT,))),
+    ("error-content-type-text", "SDK-ERROR-CODE", Request("pool-cs", "node-unusable", query=Q, headers=(CT,))),
+    ("last-modified-iso-202", "SDK-ACCEPT-RETURNS", Request("pool-cs", "idle-4", query=Q, headers=(CT,))),
+    ("no-request-id-202", "RSP-202-REQUEST-ID", Request("pool-cs", "idle-4", query=Q, headers=(CT,))),
+    ("unknown-pool-accepted", "SEM-POOL-NOT-FOUND", Request("no-such-pool", "idle-1", query=Q, headers=(CT,))),
 ])
 def test_sdk_target_emulator_fault_caught(fault: str, requirement: str, request_: Request) -> None:
     with EmbeddedEmulator(inventory=_expendable(), fault=fault) as emu:
@@ -213,3 +218,97 @@ def test_sdk_run_sdk_requirements_verdicts_inexpressible_skipped(tmp_path: Path,
     results = run.requirements
     assert {rid: r["status"] for rid, r in results.items()} == expected
     assert results.get("SEM-BAD-BODY", {"examples": 0})["examples"] == 0 and run.code == (0 if fault is None else 1)
+
+
+# --- judged on the wire -------------------------------------------------------------------------
+def test_sdk_target_reserialised_body_not_sent_and_counted(target: SdkTarget, emulator: EmbeddedEmulator) -> None:
+    sent, accepted = target.sent, emulator.app.accepted
+    with pytest.raises(ChangedOnTheWire, match="body re-serialised: 1048608 bytes became 32"):
+        target.send(Request("pool-cs", "idle-2", query=Q, body=BIG_BODY, headers=(CT,)))
+    assert (target.sent, emulator.app.accepted) == (sent, accepted)
+    assert target.not_applicable == {CHANGED: 1} and target.last_sent is None
+
+
+def test_sdk_session_exchange_judges_the_request_the_sdk_sent() -> None:
+    with EmbeddedEmulator(inventory=_expendable()) as emu:
+        session = _session(emu)
+        generated = Request("pool-cs", "idle-3", query=(("timeout", "20"), *Q), headers=(CT,),
+                            body=b'{"nodeReimageOption": "terminate"}')
+        exchange = session.exchange(generated)
+        session.target.close()
+    assert exchange.response.status == 202 and exchange.request != generated
+    assert "azure-batch/14.1.0" in (exchange.request.header("User-Agent") or "")
+    assert exchange.request.query == (*Q, ("timeout", "20"))  # the SDK's order, not the generated one
+    assert exchange.request.body == generated.body and exchange.request.header("Content-Length") == "34"
+
+
+@pytest.mark.parametrize(("wire_headers", "wire_body", "why"), [
+    ((CT, ("Content-Type", "application/json; odata=minimalmetadata; charset=utf-8")), None, "rewritten"),
+    ((), None, "header Content-Type dropped"),
+    ((CT, ("return-client-request-id", "True")), None, "return-client-request-id added"),
+    ((CT,), b'{"nodeReimageOption":"requeue"}', "body re-serialised"),
+], ids=["content-type-charset", "content-type-dropped", "header-added", "compact-body"])
+def test_wire_mismatch_sdk_changed_input_names_the_change(wire_headers: tuple[tuple[str, str], ...],
+                                                          wire_body: bytes | None, why: str) -> None:
+    generated = Request("p", "n", query=Q, headers=(CT,), body=b'{"nodeReimageOption": "requeue"}')
+    headers = tuple(h for h in wire_headers if h != CT) if why == "rewritten" else wire_headers
+    wire = replace(generated, headers=headers, body=wire_body or generated.body)
+    assert why in (wire_mismatch(generated, wire) or "")
+
+
+def test_wire_mismatch_signing_and_framing_headers_are_no_change() -> None:
+    generated = Request("p", "n", query=(("timeout", "5"), *Q), headers=(CT,))
+    wire = replace(generated, query=(*Q, ("timeout", "5")), body=b"", path="/pools/p/nodes/n/reimage",
+                   headers=(("content-type", CONTENT_TYPE), ("User-Agent", "azure-batch/14.1.0"),
+                            ("Content-Length", "0"), ("ocp-date", "Tue, 03 Feb 2026 18:19:59 GMT"),
+                            ("Authorization", "SharedKey acct:c2lnbmF0dXJl")))
+    assert wire_mismatch(generated, wire) is None
+    given = replace(generated, headers=(CT, ("ocp-date", "Tue, 03 Feb 2026 18:19:59 GMT"),
+                                        ("Authorization", "SharedKey acct:b3RoZXI=")))
+    assert wire_mismatch(given, wire) == "header Authorization rewritten: 'SharedKey acct:b3RoZXI=' became " \
+                                        "'SharedKey acct:c2lnbmF0dXJl'"
+
+
+def test_sdk_run_oversized_body_not_applicable_never_failed(tmp_path: Path) -> None:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(_expendable().to_json()))
+    with EmbeddedEmulator(inventory=_expendable()) as emu:
+        run = run_suite(tmp_path / "r", "--target", "sdk+" + emu.url, "--inventory", str(inventory),
+                        "--allow-destructive", "--max-reimages", "100", "--only", "SEM-BODY-TOO-LARGE")
+    result = run.requirements["SEM-BODY-TOO-LARGE"]
+    assert (result["status"], result["failures"], result["examples"], run.code) == ("not-applicable", 0, 0, 0)
+    assert run.results["config"][NOT_APPLICABLE_KEY][CHANGED] >= 1  # the oversized body, never sent
+
+
+@pytest.mark.slow  # the whole suite through azure-batch at --profile standard: about 14 s
+def test_sdk_run_standard_correct_server_passes_with_not_applicable_count(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(_expendable().to_json()))
+    with EmbeddedEmulator(inventory=_expendable()) as emu:
+        run = run_suite(tmp_path / "r", "--target", "sdk+" + emu.url, "--inventory", str(inventory),
+                        "--allow-destructive", "--max-reimages", "100000", profile="standard")
+    assert (run.code, run.results["verdict"]) == (0, "pass")
+    assert [rid for rid, r in run.requirements.items() if r["status"] in ("fail", "error")] == []
+    assert {rid: run.requirements[rid]["status"] for rid in SDK_REQUIREMENTS} == dict.fromkeys(SDK_REQUIREMENTS,
+                                                                                             "pass")
+    counts = run.results["config"][NOT_APPLICABLE_KEY]
+    assert counts[CHANGED] > 0 and counts[NOT_EXPRESSIBLE] > 0
+    assert counts["cases"] == counts[CHANGED] + counts[NOT_EXPRESSIBLE]
+    assert f"{counts['cases']} case(s) not applicable to the SDK target" in capsys.readouterr().out
+    assert NOT_APPLICABLE_KEY in (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+
+
+def test_session_http_target_judges_the_request_as_signed() -> None:
+    from conformance.targets.auth import make_signer
+    from conformance.targets.http import HttpTarget
+
+    with EmbeddedEmulator() as emu:
+        settings = Settings(api_version=V18)
+        target = HttpTarget(emu.url, signer=make_signer(settings))
+        session = Session(settings, target, default_inventory(), new_run(settings, "embedded", "test"))
+        generated = Request("no-such-pool", "idle-1", query=Q, headers=((AUTH_DIRECTIVE_HEADER, "omit"),))
+        exchange = session.exchange(generated)
+        target.close()
+    assert exchange.request.header(AUTH_DIRECTIVE_HEADER) is None  # the suite's directive never went out
+    assert exchange.request == replace(generated, headers=()) and exchange.response.status == 404

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, SAMPLE_FILES, SAMPLES_DIR, real_exchanges
+from conftest import RECORDING_FILES, RECORDINGS_DIR, REPO_ROOT, SAMPLE_FILES, SAMPLES_DIR, real_exchanges
 
 CODE_DIRS = ("conformance", "tests", "benchmarks", "tools")  # every *.py below them
 CODE_FILES = (".ci/run", "pyproject.toml", "tox.ini")
@@ -74,8 +75,8 @@ def test_outside_path_scan_passes_system_paths_urls_and_relative_paths(line: str
     assert outside_paths(line) == []
 
 
-def _provenance_rows() -> dict[str, str]:
-    rows = [line for line in PROVENANCE.read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
+def _provenance_rows(provenance: Path = PROVENANCE) -> dict[str, str]:
+    rows = [line for line in provenance.read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
     return {row.split("`")[1]: row for row in rows}
 
 
@@ -91,3 +92,16 @@ def test_vendored_sample_provenance_row_matches_its_source_fields(sample: Path) 
     for source in (exchange["source"] for exchange in exchanges):
         assert f"| {source['repo']} |" in row and f"`{source['path']}`" in row, source
         assert f"`{source['commit']}`" in row and f"| {source['api_version']} |" in row, source
+
+
+def test_vendored_recordings_and_provenance_rows_name_the_same_files() -> None:
+    rows = _provenance_rows(RECORDINGS_DIR / "PROVENANCE.md")
+    assert RECORDING_FILES and set(rows) == {path.name for path in RECORDING_FILES}
+
+
+@pytest.mark.parametrize("recording", RECORDING_FILES, ids=[p.stem for p in RECORDING_FILES])
+def test_vendored_recording_provenance_row_names_repository_path_commit_and_entries(recording: Path) -> None:
+    row = _provenance_rows(RECORDINGS_DIR / "PROVENANCE.md")[recording.name]
+    entries = json.loads(recording.read_text(encoding="utf-8"))["Entries"]
+    assert f"| {len(entries)} |" in row and "| Azure/azure-sdk-assets |" in row
+    assert re.search(r"\| `[0-9a-f]{40}` \|", row) and f"/{recording.name}` |" in row

@@ -113,6 +113,17 @@ def is_transient(response: Response) -> bool:
     return error is not None and TRANSIENT.get(response.status) == error.get("code")
 
 
+def bodiless_answer(ex: Exchange) -> str | None:
+    """Why this answer carries no body by HTTP's own rules, or None: responses to HEAD and 1xx, 204 and 304
+    responses never include content (RFC 9110, 6.4.1), so no rule about a body applies to them."""
+    status = ex.response.status
+    if ex.request.method.upper() == "HEAD":
+        return f"a {status} answer to HEAD carries no body (RFC 9110, 6.4.1)"
+    if 100 <= status < 200 or status in (204, 304):
+        return f"a {status} answer carries no body (RFC 9110, 6.4.1)"
+    return None
+
+
 def is_reimage(request: Request) -> bool:
     """A POST on the reimage path."""
     return request.method.upper() == "POST" and reimage_target(request) is not None

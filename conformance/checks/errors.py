@@ -6,7 +6,9 @@ import re
 from typing import Any
 
 from conformance.checks._base import (
+    TRANSIENT,
     batch_error,
+    bodiless_answer,
     check,
     fail,
     is_transient,
@@ -26,10 +28,18 @@ def _error(ex: Exchange) -> None:
         raise not_applicable(f"status {ex.response.status} is not an error")
 
 
+def _error_body(ex: Exchange) -> None:
+    """An error answer that can carry a body: the rules about its body apply."""
+    _error(ex)
+    bodiless = bodiless_answer(ex)
+    if bodiless:
+        raise not_applicable(f"{bodiless}: the error body rules do not apply")
+
+
 @check("ERR-CONTENT-TYPE", offline=True, focus=FAULTY_REQUESTS, generic=True)
 def error_content_type(ex: Exchange) -> None:
     """An error answers with media type application/json (parameters allowed)."""
-    _error(ex)
+    _error_body(ex)
     value = ex.response.header("Content-Type")
     media = (value or "").split(";", 1)[0].strip().lower()
     if media != "application/json":
@@ -67,7 +77,7 @@ def schema_problem(doc: Any) -> str | None:
 @check("ERR-BODY-SCHEMA", offline=True, focus=FAULTY_REQUESTS, generic=True)
 def error_body_schema(ex: Exchange) -> None:
     """An error body is a BatchError: code, message {lang, value}, optional values [{key, value?}]."""
-    _error(ex)
+    _error_body(ex)
     try:
         doc = ex.response.json()
     except (ValueError, UnicodeDecodeError):
@@ -91,7 +101,7 @@ def error_request_id(ex: Exchange) -> None:
 @check("ERR-MESSAGE-REQUEST-ID", offline=True, focus=FAULTY_REQUESTS, generic=True)
 def error_message_names_request(ex: Exchange) -> None:
     """message.value ends with RequestId:<request-id> and Time:<ISO 8601 UTC>."""
-    _error(ex)
+    _error_body(ex)
     error = batch_error(ex.response)
     message = error.get("message") if error else None
     text = message.get("value") if isinstance(message, dict) else None
@@ -112,7 +122,7 @@ def error_message_names_request(ex: Exchange) -> None:
 @check("ERR-CODE-EXPECTED", offline=True, focus=FAULTY_REQUESTS)
 def error_code_expected(ex: Exchange) -> None:
     """The error code is one the oracle lists for this input and status."""
-    _error(ex)
+    _error_body(ex)
     if is_transient(ex.response):
         raise not_applicable("a transient server answer")
     same = [o for o in ex.expectation.outcomes if o.status == ex.response.status]
@@ -134,6 +144,9 @@ def no_server_error(ex: Exchange) -> None:
         raise not_applicable("a transient answer (ServerBusy, OperationTimedOut, 429) says nothing about the request")
     if ex.response.status < 500:
         return
+    bodiless = bodiless_answer(ex)
+    if bodiless and ex.response.status in TRANSIENT:
+        raise not_applicable(f"{bodiless}, so it cannot show whether it is {TRANSIENT[ex.response.status]}")
     raise fail("NO-SERVER-ERROR", ex, f"server error {ex.response.status}",
                expected=ex.expectation.describe() if ex.expectation.outcomes else "no 5xx",
                why="a generated request must never break the server (only ServerBusy / OperationTimedOut "

@@ -13,6 +13,7 @@ import pytest
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
 from conformance.run.plugin import OPTIONS, run_settings
+from conformance.run.setup import NOT_APPLICABLE_KEY
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -53,8 +54,8 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
               f"{pytest_code}", file=sys.stderr)
         return EXIT_ERROR
     verdict = results.get("verdict")
-    print(f"batch-conformance: verdict {str(verdict).upper()}; reports in {results_path.parent}/ "
-          "(results.json, junit.xml, report.html)")
+    print(f"batch-conformance: verdict {str(verdict).upper()}{_not_applicable(results)}; reports in "
+          f"{results_path.parent}/ (results.json, junit.xml, report.html)")
     if verdict == "fail":
         return EXIT_FAIL
     if verdict == "error" or pytest_code not in (0, 1):
@@ -71,6 +72,15 @@ def _print_undecided(results: dict[str, Any]) -> None:
         if entry.get("level") == "MUST" and entry.get("status") == "undecided":
             remedy = f"; to decide it: {entry['remedy']}" if entry.get("remedy") else ""
             print(f"  undecided {rid}: {entry.get('reason', '')}{remedy}")
+
+
+def _not_applicable(results: dict[str, Any]) -> str:
+    """'; N case(s) not applicable to the SDK target (...)' when the run counted any."""
+    counts = (results.get("config") or {}).get(NOT_APPLICABLE_KEY)
+    if not isinstance(counts, dict) or not counts.get("cases"):
+        return ""
+    why = ", ".join(f"{n} {k}" for k, n in counts.items() if k != "cases")
+    return f"; {counts['cases']} case(s) not applicable to the SDK target ({why})"
 
 
 def main(args: argparse.Namespace) -> int:

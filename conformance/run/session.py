@@ -33,7 +33,7 @@ from conformance.reporting.results import RequirementResult, RunResult
 from conformance.rules import ACCEPTING_STATES, reimage_target
 from conformance.run.safety import LiveSafety, Planned, Withheld, remedy_for
 from conformance.spec import catalogue
-from conformance.targets.base import NotExpressible, Target, get_json
+from conformance.targets.base import NotExpressible, Target, get_json, sent_request
 
 PASSIVE_CATEGORIES = frozenset({"response", "error"})
 PROFILE_EXAMPLES = {"quick": 12, "standard": 60, "thorough": 400}
@@ -116,6 +116,7 @@ class Session:
         before = self._node_view(request, tasks_of_pool=False) if observe_node and 202 in expectation.statuses \
             else None
         response = self._send(request)
+        sent = sent_request(self.target, request)  # judged as it went on the wire (an SDK serialises it itself)
         after = self._node_view(request, tasks_of_pool=True) if observe_node and response.status == 202 else None
         if after is not None and after.state is not None:
             self.oracle.note_state(*self._canonical(request), after.state)
@@ -124,7 +125,7 @@ class Session:
             self._read_back(request)
         observed = Observations(auth_enforced=self.oracle.auth_enforced, node_before=before, node_after=after,
                                 watch=watch)
-        return Exchange(request, response, expectation, self.settings.api_version, self.target.base_url, observed)
+        return Exchange(sent, response, expectation, self.settings.api_version, self.target.base_url, observed)
 
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)

@@ -18,6 +18,9 @@ from conformance.spec import versions
 from conformance.targets.base import Target, get_json
 from conformance.targets.http import HttpTarget
 
+# results.json's config entry: the cases not applicable to the SDK target (it counts them; HTTP targets have none)
+NOT_APPLICABLE_KEY = "sdk_not_applicable"
+
 
 def discover_inventory(target: Target, api_version: str) -> Inventory:
     """Build the inventory from List Pools and List Nodes, where the target serves them."""
@@ -40,11 +43,13 @@ class _Witnessed:
 
     def __init__(self, target: Target) -> None:
         self.target, self.name, self.base_url = target, target.name, target.base_url
+        self.last_sent: Request | None = None
         self.exchanges: list[tuple[Request, Response]] = []
 
     def send(self, request: Request) -> Response:
         """Send through the target and keep the exchange."""
         response = self.target.send(request)
+        self.last_sent = self.target.last_sent
         self.exchanges.append((request, response))
         return response
 
@@ -107,6 +112,14 @@ def _remote(settings: Settings) -> Iterator[Target]:
         target.close()
 
 
+def note_not_applicable(run: RunResult, target: Target) -> None:
+    """Put the target's count of cases not applicable to it (an SDK changed the input on the wire, or
+    cannot express it) into the run's configuration, which results.json and the report show."""
+    counts = getattr(target, "not_applicable", None)
+    if counts is not None:
+        run.config[NOT_APPLICABLE_KEY] = {"cases": sum(counts.values()), **dict(sorted(counts.items()))}
+
+
 @contextlib.contextmanager
 def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
     """The run's Session, with its target started and its inventory known."""
@@ -129,7 +142,10 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
                               auth_enforced=auth, recorder=recorder)
             for request, response in discovery.exchanges:  # what discovery's answers showed counts too
                 session.oracle.observe(request, response)
-            yield session
+            try:
+                yield session
+            finally:
+                note_not_applicable(run, target)
     finally:
         if recorder is not None:
             recorder.write()

@@ -12,12 +12,19 @@ class NotExpressible(ConformanceError):  # noqa: N818 - a signal: this target ca
     """The target cannot express this request (e.g. an SDK cannot send a malformed header)."""
 
 
+class ChangedOnTheWire(NotExpressible):
+    """The target would put another request on the wire than the one asked for (an SDK re-serialised the
+    body, dropped, added or rewrote a header): nothing is sent, and the case is not applicable to it."""
+
+
 @runtime_checkable
 class Target(Protocol):
     """Sends a Request and returns the Response that came over the wire."""
 
     name: str
     base_url: str
+    # The request the last send put on the wire (signed, serialised as the target did), None when unknown.
+    last_sent: Request | None
 
     def send(self, request: Request) -> Response:
         """Send one request; HarnessError when the target cannot be reached or answers no HTTP."""
@@ -26,6 +33,11 @@ class Target(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def sent_request(target: Target, request: Request) -> Request:
+    """The request as `target` put it on the wire for its last send of `request` (request itself when unknown)."""
+    return getattr(target, "last_sent", None) or request
 
 
 def get_json(send: Callable[[Request], Response], path: str, api_version: str, *, strict: bool = False) -> Any:

@@ -1,11 +1,15 @@
-"""The SDK target: generated reimage requests sent through azure-batch 14.1.0, judged on the wire response.
+"""The SDK target: generated reimage requests sent through azure-batch 14.1.0, judged on the wire.
 
-Each reimage Request is mapped onto ``BatchServiceClient.compute_node.reimage`` arguments. A transport
-adapter sees the request the SDK really built, after signing: if it differs from the generated one in
-anything the checks look at, nothing is sent and the example is skipped (NotExpressible). The response
-that came over the wire is returned as an SdkResponse, which also says what the SDK did with it
-(returned, or raised which exception with which error code) for the SDK-level requirements.
-GET requests (discovery, Get Node) go out as plain HTTP through the inherited HttpTarget.
+Each reimage Request is mapped onto ``BatchServiceClient.compute_node.reimage`` arguments (the generated
+Content-Type through the call's ``custom_headers``). A transport adapter sees the request the SDK really
+built, after signing, and turns it back into a Request (`wire_request`): that request, not the generated
+one, is what the run judges and records (`last_sent`). When the SDK changed the input in anything the
+oracle or a check reads (re-serialised the body, dropped, added or rewrote a header, another casing),
+nothing is sent: the case is not applicable to this target (ChangedOnTheWire) and counted, like an input
+the SDK cannot express at all (NotExpressible), in `not_applicable`. The response that came over the wire
+is returned as an SdkResponse, which also says what the SDK did with it (returned, or raised which
+exception with which error code) for the SDK-level requirements. GET requests (discovery, Get Node) go
+out as plain HTTP through the inherited HttpTarget.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import json
 import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,12 +35,13 @@ from conformance.rules import (
     AUTH_OMIT,
     OPTION_KEY,
     OPTIONS,
+    REIMAGE_PATH,
     auth_directive,
     parse_http_date,
     strip_auth_directive,
 )
 from conformance.targets.auth import make_signer, shared_key_from_env, token_source
-from conformance.targets.base import NotExpressible
+from conformance.targets.base import ChangedOnTheWire, NotExpressible
 from conformance.targets.http import HttpTarget
 
 SDK_LABEL = "azure-batch 14.1.0"
@@ -43,6 +49,11 @@ SDK_API_VERSION = "2023-11-01.18.0"
 # A well-formed key no account has: how an SDK user produces a signature that does not verify.
 WRONG_KEY = "d3Jvbmcta2V5LWZvci1iYXRjaC1jb25mb3JtYW5jZS0wMA=="
 _TYPED_HEADERS = ("client-request-id", "return-client-request-id", "ocp-date")
+# The headers the oracle and the checks read: the SDK must send them exactly as generated.
+_JUDGED_HEADERS = (*_TYPED_HEADERS, "Content-Type", "Authorization")
+# What signing adds to a request that names no Authorization (HttpTarget's signer adds the same): no change.
+_SIGNING_HEADERS = frozenset({"authorization", "ocp-date"})
+CHANGED, INEXPRESSIBLE = "changed by the SDK on the wire", "not expressible through the SDK"
 _HEADER_VALUE = re.compile(r"^\S[^\r\n]*$|^$")  # what requests itself accepts as a header value
 _INT = re.compile(r"^-?[1-9][0-9]*$|^0$")
 
@@ -126,34 +137,57 @@ def sdk_arguments(request: Request) -> dict[str, Any]:
     # every argument explicit: the model's defaults (timeout=30, return_client_request_id=False) would be sent
     options = options_type(timeout=_query_arguments(request), client_request_id=crid,
                            return_client_request_id=None if ret is None else ret == "true", ocp_date=when)
+    # The SDK's own Content-Type carries "; charset=utf-8", which the oracle reads as another media type:
+    # the generated one goes through custom_headers (the SDK's public way to set a header).
+    custom = {"Content-Type": ctype} if ctype is not None else None
     return {"pool_id": request.pool_id, "node_id": request.node_id,
-            "node_reimage_option": _body_option(request.body), "compute_node_reimage_options": options}
+            "node_reimage_option": _body_option(request.body), "compute_node_reimage_options": options,
+            "custom_headers": custom}
 
 
-def wire_mismatch(request: Request, prepared: requests.PreparedRequest, base_path: str) -> str | None:
-    """What the SDK's request differs in from the generated one (None when they agree)."""
+def wire_request(prepared: requests.PreparedRequest, base_path: str) -> Request:
+    """The request as the SDK put it on the wire: method, path, query, every header, the body's bytes."""
     url = urlsplit(prepared.url or "")
-    if (prepared.method or "").upper() != request.method.upper():
-        return f"method {prepared.method}"
-    if url.path != base_path + request.target_path:
-        return f"path {url.path}"
-    if sorted(parse_qsl(url.query, keep_blank_values=True)) != sorted(request.query):
-        return f"query {url.query}"
-    for name in _TYPED_HEADERS:
-        want = request.header(name)
-        if want is not None and prepared.headers.get(name) != want:
-            return f"header {name}: {prepared.headers.get(name)!r}"
-    body: Any = prepared.body
-    sent = body.encode() if isinstance(body, str) else bytes(body or b"")
-    if bool(sent) != bool(request.body):
-        return "body presence"
-    if sent and json.loads(sent) != json.loads(request.body or b""):
-        return f"body {sent[:80]!r}"
+    path = url.path.removeprefix(base_path) or "/"
+    match = REIMAGE_PATH.match(path)
+    pool, node = (unquote(match["pool"]), unquote(match["node"])) if match else ("", "")
+    raw: Any = prepared.body
+    body = raw.encode("utf-8") if isinstance(raw, str) else None if raw is None else bytes(raw)
+    return Request(pool, node, method=(prepared.method or "").upper(),
+                   query=tuple(parse_qsl(url.query, keep_blank_values=True)),
+                   headers=tuple((k, _text(v)) for k, v in prepared.headers.items()), body=body, path=path)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def wire_mismatch(request: Request, wire: Request) -> str | None:
+    """How the SDK's wire request differs from the generated one in anything the oracle or a check reads
+    (None when it does not): method, path, query, the body byte for byte, and the judged headers."""
+    if wire.method != request.method.upper():
+        return f"method {wire.method}"
+    if wire.target_path != request.target_path:
+        return f"path {wire.target_path}"
+    if sorted(wire.query) != sorted(request.query):
+        return f"query {urlencode(wire.query)}"
+    sent, meant = wire.body or b"", request.body or b""
+    if sent != meant:
+        return f"body re-serialised: {len(meant)} bytes became {len(sent)} ({sent[:60]!r})"
+    signs = request.header("Authorization") is None
+    for name in _JUDGED_HEADERS:
+        want, got = request.header(name), wire.header(name)
+        if want == got or (want is None and signs and name.lower() in _SIGNING_HEADERS):
+            continue
+        if want is None:
+            return f"header {name} added: {got!r}"
+        return f"header {name} dropped" if got is None else f"header {name} rewritten: {want!r} became {got!r}"
     return None
 
 
 class _WireAdapter(HTTPAdapter):
-    """Sees the signed request the SDK built: refuses a mismatch unsent, keeps the raw response."""
+    """Sees the signed request the SDK built: keeps it as the request sent, refuses a changed one unsent,
+    keeps the raw response."""
 
     def __init__(self, owner: SdkTarget) -> None:
         super().__init__()
@@ -163,9 +197,11 @@ class _WireAdapter(HTTPAdapter):
         self.max_retries = Retry(0, read=False)  # msrest installs its own retrying policy: not here
         owner = self.owner
         if owner.pending is not None:
-            why = wire_mismatch(owner.pending, request, owner.base_path)
+            wire = wire_request(request, owner.base_path)
+            why = wire_mismatch(owner.pending, wire)
             if why is not None:
-                raise NotExpressible(f"{SDK_LABEL} would send a different request ({why})")
+                raise ChangedOnTheWire(f"{SDK_LABEL} would send a different request ({why})")
+            owner.last_sent = wire
         owner.pace()
         owner.sent += 1
         response = super().send(request, *args, **kwargs)
@@ -188,6 +224,8 @@ class SdkTarget(HttpTarget):
         self.base_path = urlsplit(self.base_url).path.rstrip("/")
         self.pending: Request | None = None
         self.captured: requests.Response | None = None
+        # cases not applicable to this target, by why: the SDK changed the input, or cannot express it
+        self.not_applicable: Counter[str] = Counter()
         self._call_lock = threading.Lock()
         self._clients: dict[str, Any] = {}
 
@@ -230,7 +268,14 @@ class SdkTarget(HttpTarget):
     def _send_once(self, request: Request) -> Response:
         if request.method.upper() == "GET" and request.path is not None and "/reimage" not in request.path:
             return super()._send_once(request)
-        self.last_sent = None  # the SDK builds the wire request itself: the recorder keeps the generated one
+        self.last_sent = None  # set by the adapter to the request the SDK built, once it goes on the wire
+        try:
+            return self._reimage(request)
+        except NotExpressible as why:
+            self.not_applicable[CHANGED if isinstance(why, ChangedOnTheWire) else INEXPRESSIBLE] += 1
+            raise
+
+    def _reimage(self, request: Request) -> Response:
         directive = auth_directive(request)
         if directive is not None:
             request = strip_auth_directive(request)
