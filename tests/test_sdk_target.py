@@ -134,7 +134,7 @@ def test_sdk_target_shared_key_sdk_signer_verified_and_directives(monkeypatch: p
 
 CORRECT = [
     Request("pool-cs", "idle-3", query=Q),
-    Request("POOL-CS", "running-1", query=Q, body=b'{"nodeReimageOption":"retaineddata"}'),
+    Request("POOL-CS", "running-1", query=Q, body=b'{"nodeReimageOption": "retaineddata"}'),
     Request("no-such-pool", "idle-1", query=Q),
     Request("pool-cs", "no-such-node", query=Q),
     Request("pool-cs", "node-unusable", query=Q),
@@ -213,3 +213,14 @@ def test_sdk_run_sdk_requirements_verdicts_inexpressible_skipped(tmp_path: Path,
     results = run.requirements
     assert {rid: r["status"] for rid, r in results.items()} == expected
     assert results.get("SEM-BAD-BODY", {"examples": 0})["examples"] == 0 and run.code == (0 if fault is None else 1)
+
+
+def test_sdk_target_inexpressible_request_reads_no_node_and_spends_no_reimage() -> None:
+    with EmbeddedEmulator(inventory=_expendable()) as emu:
+        settings = Settings(target="sdk+" + emu.url, api_version=V18, allow_destructive=True, max_reimages=1)
+        target = SdkTarget(emu.url, settings)
+        session = Session(settings, target, _expendable(), new_run(settings, "sdk+" + emu.url, "test"))
+        with pytest.raises(NotExpressible):  # it could be accepted, but the SDK cannot send a compact body
+            session.exchange(Request("pool-cs", "idle-1", query=Q, body=b'{"nodeReimageOption":"requeue"}'))
+        target.close()
+    assert target.sent == 0 and session.safety.spent == 0

@@ -108,6 +108,7 @@ class Session:
         """Send one request (through live safety) and pair it with what the oracle expects and what was seen."""
         expectation = self.oracle.expect(request)
         planned = Planned(request, expectation, self.node_state)
+        self.target.express(request)  # what the target cannot send never reads a node or spends a reimage
         self.safety.admit(planned)
         before = self._node_view(request, tasks_of_pool=False) if observe_node and 202 in expectation.statuses \
             else None
@@ -176,7 +177,7 @@ class Session:
     def _unmet_precondition(self, category: str) -> str:
         """Why a whole category cannot be decided against this target ('' when it can)."""
         if category == "sdk" and self.target.name != "sdk":
-            return "applies only to the SDK target (--target sdk+URL)"
+            return "applies only to an SDK target (--target sdk@VERSION+URL)"
         if category == "auth" and not self.auth_enforced:
             return ("the target is not known to enforce authentication (give --auth sharedkey|entra|bearer "
                     "for a target that does)")

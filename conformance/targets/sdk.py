@@ -1,23 +1,22 @@
-"""The SDK target: generated reimage requests sent through azure-batch 14.1.0, judged on the wire response.
+"""The in-process SDK target: generated reimage requests sent through azure-batch 14.1.0 (the package's own
+dependency), judged on the wire response.
 
 Each reimage Request is mapped onto ``BatchServiceClient.compute_node.reimage`` arguments. A transport
 adapter sees the request the SDK really built, after signing: if it differs from the generated one in
-anything the checks look at, nothing is sent and the example is skipped (NotExpressible). The response
-that came over the wire is returned as an SdkResponse, which also says what the SDK did with it
+anything the checks look at, nothing is sent and the example is skipped (NotExpressible, sdk_call.py). The
+response that came over the wire is returned as an SdkResponse, which also says what the SDK did with it
 (returned, or raised which exception with which error code) for the SDK-level requirements.
 GET requests (discovery, Get Node) go out as plain HTTP through the inherited HttpTarget.
+Other releases run in their own environment and process (sdk_process.py).
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,131 +24,49 @@ from urllib3.util.retry import Retry
 
 from conformance.config import Settings
 from conformance.models import HarnessError, Request, Response, UsageError
-from conformance.rules import (
-    AUTH_BAD_SIGNATURE,
-    AUTH_OMIT,
-    OPTION_KEY,
-    OPTIONS,
-    auth_directive,
-    parse_http_date,
-    strip_auth_directive,
-)
+from conformance.rules import AUTH_BAD_SIGNATURE, AUTH_OMIT, OPTIONS, parse_http_date
+from conformance.spec import SdkRelease, sdk
 from conformance.targets.auth import make_signer, shared_key_from_env, token_source
 from conformance.targets.base import NotExpressible
 from conformance.targets.http import HttpTarget
+from conformance.targets.sdk_call import (
+    SdkCall,
+    SdkRefused,
+    SdkResponse,
+    json_body,
+    option_of,
+    plain_get,
+    query_timeout,
+    reimage_only,
+    sdk_request,
+    typed_headers,
+    wire_mismatch,
+)
 
-SDK_LABEL = "azure-batch 14.1.0"
-SDK_API_VERSION = "2023-11-01.18.0"
+RELEASE = "14.1.0"
+SDK_LABEL = f"azure-batch {RELEASE}"
+SDK_API_VERSION = sdk(RELEASE).api_version
 # A well-formed key no account has: how an SDK user produces a signature that does not verify.
 WRONG_KEY = "d3Jvbmcta2V5LWZvci1iYXRjaC1jb25mb3JtYW5jZS0wMA=="
-_TYPED_HEADERS = ("client-request-id", "return-client-request-id", "ocp-date")
-_HEADER_VALUE = re.compile(r"^\S[^\r\n]*$|^$")  # what requests itself accepts as a header value
-_INT = re.compile(r"^-?[1-9][0-9]*$|^0$")
 
-
-@dataclass(frozen=True)
-class SdkCall:
-    """What the SDK did with the response: returned normally, or raised (exception type, error code)."""
-
-    returned: bool
-    exception: str | None = None
-    error_code: str | None = None
-    has_error_model: bool = False
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class SdkResponse(Response):
-    """The wire response, plus what the SDK made of it."""
-
-    sdk: SdkCall | None = None
-
-
-def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError("duplicate key")
-    return dict(pairs)
-
-
-def _body_option(body: bytes | None) -> str | None:
-    """The nodeReimageOption an SDK call needs to produce this body; NotExpressible otherwise."""
-    if not body:
-        return None
-    try:
-        doc = json.loads(body.decode("utf-8"), object_pairs_hook=_json_pairs)
-    except (UnicodeDecodeError, ValueError):
-        raise NotExpressible(f"{SDK_LABEL} cannot send a body that is not JSON") from None
-    if not isinstance(doc, dict) or set(doc) != {OPTION_KEY} or doc[OPTION_KEY] not in OPTIONS:
-        raise NotExpressible(f"{SDK_LABEL} sends only no body or {{\"{OPTION_KEY}\": one of "
-                             f"{', '.join(OPTIONS)}}}")
-    return str(doc[OPTION_KEY])
-
-
-def _query_arguments(request: Request) -> int | None:
-    """The timeout argument; NotExpressible for a query the SDK would not build."""
-    names = [k for k, _ in request.query]
-    if len(names) != len(set(names)) or not set(names) <= {"api-version", "timeout"}:
-        raise NotExpressible(f"{SDK_LABEL} sends only api-version and timeout, once each")
-    if request.query_value("api-version") != SDK_API_VERSION:
-        raise NotExpressible(f"{SDK_LABEL} always sends api-version={SDK_API_VERSION}")
-    timeout = request.query_value("timeout")
-    if timeout is None:
-        return None
-    if not _INT.match(timeout):
-        raise NotExpressible(f"{SDK_LABEL} sends timeout only as an integer")
-    return int(timeout)
+__all__ = ["SDK_API_VERSION", "SDK_LABEL", "WRONG_KEY", "SdkCall", "SdkResponse", "SdkTarget", "sdk_arguments"]
 
 
 def sdk_arguments(request: Request) -> dict[str, Any]:
     """The compute_node.reimage keyword arguments for a reimage Request; NotExpressible when there are none."""
-    if request.method.upper() != "POST" or request.path is not None:
-        raise NotExpressible(f"{SDK_LABEL} reimage sends only POST /pools/{{pool}}/nodes/{{node}}/reimage")
-    names = [k.lower() for k, _ in request.headers]
-    if len(names) != len(set(names)):
-        raise NotExpressible(f"{SDK_LABEL} sends each header once")
-    extra = set(names) - {*_TYPED_HEADERS, "content-type"}
-    if extra:
-        raise NotExpressible(f"{SDK_LABEL} reimage cannot send header(s) {', '.join(sorted(extra))}")
-    ctype = request.header("content-type")
-    if ctype is not None and not ctype.lower().startswith("application/json"):
-        raise NotExpressible(f"{SDK_LABEL} always sends Content-Type application/json")
-    crid, ret, date = (request.header(h) for h in _TYPED_HEADERS)
-    if crid is not None and not _HEADER_VALUE.match(crid):
-        raise NotExpressible(f"{SDK_LABEL} (requests) cannot send that client-request-id value")
-    if ret not in (None, "true", "false"):
-        raise NotExpressible(f"{SDK_LABEL} sends return-client-request-id only as true or false")
-    when = parse_http_date(date) if date is not None else None
-    if date is not None and when is None:
-        raise NotExpressible(f"{SDK_LABEL} sends ocp-date only as an RFC 1123 date")
+    reimage_only(request, SDK_LABEL)
+    crid, ret, date = typed_headers(request, SDK_LABEL)
+    timeout = query_timeout(request, SDK_LABEL, SDK_API_VERSION, "timeout")
+    option = option_of(json_body(request.body, SDK_LABEL), SDK_LABEL, OPTIONS)
+    if request.body and option is None:
+        raise NotExpressible(f"{SDK_LABEL} sends no body without a nodeReimageOption")
     options_type = _sdk("azure.batch.models", "ComputeNodeReimageOptions")
     # every argument explicit: the model's defaults (timeout=30, return_client_request_id=False) would be sent
-    options = options_type(timeout=_query_arguments(request), client_request_id=crid,
-                           return_client_request_id=None if ret is None else ret == "true", ocp_date=when)
+    options = options_type(timeout=timeout, client_request_id=crid,
+                           return_client_request_id=None if ret is None else ret == "true",
+                           ocp_date=parse_http_date(date) if date is not None else None)
     return {"pool_id": request.pool_id, "node_id": request.node_id,
-            "node_reimage_option": _body_option(request.body), "compute_node_reimage_options": options}
-
-
-def wire_mismatch(request: Request, prepared: requests.PreparedRequest, base_path: str) -> str | None:
-    """What the SDK's request differs in from the generated one (None when they agree)."""
-    url = urlsplit(prepared.url or "")
-    if (prepared.method or "").upper() != request.method.upper():
-        return f"method {prepared.method}"
-    if url.path != base_path + request.target_path:
-        return f"path {url.path}"
-    if sorted(parse_qsl(url.query, keep_blank_values=True)) != sorted(request.query):
-        return f"query {url.query}"
-    for name in _TYPED_HEADERS:
-        want = request.header(name)
-        if want is not None and prepared.headers.get(name) != want:
-            return f"header {name}: {prepared.headers.get(name)!r}"
-    body: Any = prepared.body
-    sent = body.encode() if isinstance(body, str) else bytes(body or b"")
-    if bool(sent) != bool(request.body):
-        return "body presence"
-    if sent and json.loads(sent) != json.loads(request.body or b""):
-        return f"body {sent[:80]!r}"
-    return None
+            "node_reimage_option": option, "compute_node_reimage_options": options}
 
 
 class _WireAdapter(HTTPAdapter):
@@ -163,7 +80,10 @@ class _WireAdapter(HTTPAdapter):
         self.max_retries = Retry(0, read=False)  # msrest installs its own retrying policy: not here
         owner = self.owner
         if owner.pending is not None:
-            why = wire_mismatch(owner.pending, request, owner.base_path)
+            body: Any = request.body
+            sent = body.encode() if isinstance(body, str) else (bytes(body) if body else None)
+            headers = [(k, v if isinstance(v, str) else v.decode("latin-1")) for k, v in request.headers.items()]
+            why = wire_mismatch(owner.pending, request.method or "", request.url or "", headers, sent, owner.base_path)
             if why is not None:
                 raise NotExpressible(f"{SDK_LABEL} would send a different request ({why})")
         owner.pace()
@@ -177,6 +97,8 @@ class SdkTarget(HttpTarget):
     """Reimage through azure-batch 14.1.0's BatchServiceClient; GETs as plain HTTP."""
 
     name = "sdk"
+
+    release: SdkRelease = sdk(RELEASE)
 
     def __init__(self, base_url: str, settings: Settings) -> None:
         if settings.api_version != SDK_API_VERSION:
@@ -227,15 +149,16 @@ class SdkTarget(HttpTarget):
             self._clients[kind] = client
         return self._clients[kind]
 
+    def express(self, request: Request) -> None:
+        """NotExpressible, sending nothing, when compute_node.reimage cannot send this request."""
+        if not plain_get(request):
+            sdk_arguments(sdk_request(request, SDK_LABEL)[0])
+
     def _send_once(self, request: Request) -> Response:
-        if request.method.upper() == "GET" and request.path is not None and "/reimage" not in request.path:
+        if plain_get(request):
             return super()._send_once(request)
         self.last_sent = None  # the SDK builds the wire request itself: the recorder keeps the generated one
-        directive = auth_directive(request)
-        if directive is not None:
-            request = strip_auth_directive(request)
-        if request.header("Authorization") is not None:
-            raise NotExpressible(f"{SDK_LABEL} computes Authorization itself; it cannot send a given one")
+        request, directive = sdk_request(request, SDK_LABEL)
         kwargs = sdk_arguments(request)
         kind = {AUTH_OMIT: "none", AUTH_BAD_SIGNATURE: "wrong-key"}.get(directive or "", "signed")
         with self._call_lock:
@@ -251,26 +174,31 @@ class SdkTarget(HttpTarget):
 
         started = time.monotonic()
         try:
-            client.compute_node.reimage(**kwargs, raw=True)
-            call = SdkCall(returned=True)
+            value = client.compute_node.reimage(**kwargs, raw=True)
+            call = SdkCall(returned=True, value=type(value).__name__, release=RELEASE)
         except NotExpressible:
             raise
         except BatchErrorException as err:
             code = getattr(err.error, "code", None)
             call = SdkCall(False, type(err).__name__, code if isinstance(code, str) else None,
-                           err.error is not None)
+                           err.error is not None, exception_types=_bases(err), release=RELEASE)
         except ClientRequestError as err:
             raise HarnessError(f"{SDK_LABEL} could not reach {self.base_url}: {_cause(err)}") from None
         except Exception as err:  # the SDK's own failure modes are many: record which one
+            call = SdkCall(False, type(err).__name__, detail=str(err)[:200], exception_types=_bases(err),
+                           sent=self.captured is not None, release=RELEASE)
             if self.captured is None:
-                raise NotExpressible(f"{SDK_LABEL} refused the input before sending "
-                                     f"({type(err).__name__})") from None
-            call = SdkCall(False, type(err).__name__, detail=str(err)[:200])
+                raise SdkRefused(f"{SDK_LABEL} refused the input before sending ({type(err).__name__})",
+                                 call) from None
         raw = self.captured
         if raw is None:
             raise HarnessError(f"{SDK_LABEL} returned without a response from {self.base_url}")
         return SdkResponse(raw.status_code, tuple(raw.headers.items()), raw.content,
                            time.monotonic() - started, sdk=call)
+
+
+def _bases(err: Exception) -> tuple[str, ...]:
+    return tuple(k.__name__ for k in type(err).__mro__)
 
 
 def _sdk(module: str, name: str) -> Any:
