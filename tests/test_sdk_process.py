@@ -18,7 +18,7 @@ from conformance.inventory import Inventory, default_inventory, parse_inventory
 from conformance.models import HarnessError, Request, RequirementFailure, UsageError
 from conformance.rules import AUTH_DIRECTIVE_HEADER
 from conformance.run.session import Session, new_run
-from conformance.spec import sdk
+from conformance.spec import catalogue, sdk
 from conformance.targets.base import NotExpressible
 from conformance.targets.sdk_call import SdkRefused, SdkResponse
 from conformance.targets.sdk_process import WORKER, SdkProcessTarget
@@ -67,7 +67,8 @@ def test_sdk15_valid_reimage_202_returns_poller_that_succeeds(target: SdkProcess
     assert answer.status == 202 and answer.header("client-request-id") == GUID
     assert answer.sdk.returned and answer.sdk.value == "LROPoller" and answer.sdk.poller is not None
     poller = answer.sdk.poller
-    assert (poller.initial, poller.status, poller.done, poller.result) == ("InProgress", "Succeeded", True, "NoneType")
+    assert (poller.status, poller.done, poller.result) == ("Succeeded", True, "NoneType")
+    assert poller.initial in ("InProgress", "Succeeded")  # its thread may have polled before status() was asked
     assert poller.polls == (200,)  # it read Get Node once: the emulator's node was idle again at once
 
 
@@ -242,14 +243,23 @@ def _inventory_file(tmp_path: Path) -> str:
     return str(path)
 
 
+# Requirements no begin_reimage_node call can exercise (their inputs are malformed bodies, headers, api-versions or
+# methods): each would be skipped after Hypothesis' thousand inexpressible draws, a second apiece, so the run leaves
+# them out; test_sdk15_inexpressible_input_raises_nothing_sent shows each kind refused unsent.
+NOT_EXPRESSIBLE = {"SEM-BODY-TOO-LARGE", "SEM-METHOD", "SEM-UNKNOWN-PROPERTY", "SEM-BAD-BODY", "SEM-BAD-HEADER",
+                   "SEM-API-VERSION-UNKNOWN", "SEM-API-VERSION-MISSING"}
+
+
 def test_sdk15_run_correct_emulator_passes_at_2025_06_01(tmp_path: Path, sdk15: Path) -> None:
+    only = [f for rid in catalogue() if rid not in NOT_EXPRESSIBLE for f in ("--only", rid)]
     with EmbeddedEmulator(inventory=_expendable()) as emu:
         run = run_suite(tmp_path / "r", "--target", f"sdk@15.1.0+{emu.url}", "--inventory", _inventory_file(tmp_path),
-                        "--allow-destructive", "--max-reimages", "5000", "--watch-seconds", "5")
+                        "--allow-destructive", "--max-reimages", "5000", "--watch-seconds", "5", *only)
     results = run.requirements
-    assert run.code == 0 and run.results["api_version"] == V
+    assert run.code == 0 and run.results["api_version"] == V and run.results["verdict"] == "pass"
     assert [rid for rid, r in results.items() if r["status"] in ("fail", "error")] == []
     assert {rid: results[rid]["status"] for rid in SDK_REQUIREMENTS} == dict.fromkeys(SDK_REQUIREMENTS, "pass")
+    assert sum(r["status"] == "pass" for r in results.values()) >= 25
     assert results["SEM-NO-BODY"]["status"] == "skip" and "ValueError" in results["SEM-NO-BODY"]["reason"]
 
 
