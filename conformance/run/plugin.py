@@ -53,7 +53,8 @@ OPTIONS = (  # the one table for both command lines
     Option("api-version", {"metavar": "VERSION", "help": "api-version to certify"}, run_only=True),
     Option("profile", {"metavar": "PROFILE", "help": "quick | standard | thorough"}),
     Option("seed", {"metavar": "N", "type": int, "help": "seed that replays a run exactly"}),
-    Option("report-dir", {"metavar": "DIR", "help": "where results.json, junit.xml, report.html go"}),
+    Option("report-dir", {"metavar": "DIR", "help": "where the reports go (results.json or diff.json, junit.xml, "
+                                                     "report.html)"}),
     Option("emulator-fault", {"metavar": "FAULT", "help": "start the embedded emulator with this fault"}),
     Option("only", {"metavar": "REQUIREMENT", "action": "append", "help": "run only this requirement ID (repeatable)"}),
     Option("allow-destructive", {"action": "store_const", "const": True, "help": "allow requests that really reimage"}),
