@@ -273,3 +273,8 @@ def test_sdk15_run_fault_fails_the_sdk_requirement(tmp_path: Path, sdk15: Path, 
         run = run_suite(tmp_path / "r", "--target", f"sdk@15.1.0+{emu.url}", "--inventory", _inventory_file(tmp_path),
                         "--allow-destructive", "--max-reimages", "5000", "--watch-seconds", "2", "--only", broken)
     assert run.code == 1 and run.requirements[broken]["status"] == "fail"
+
+
+def test_sdk15_missing_interpreter_is_a_harness_error_naming_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match=r"sdk install --force 15\.1\.0"):
+        _target("http://127.0.0.1:9", tmp_path / "no-python")

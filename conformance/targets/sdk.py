@@ -30,6 +30,7 @@ from conformance.targets.auth import make_signer, shared_key_from_env, token_sou
 from conformance.targets.base import NotExpressible
 from conformance.targets.http import HttpTarget
 from conformance.targets.sdk_call import (
+    WRONG_KEY,
     SdkCall,
     SdkRefused,
     SdkResponse,
@@ -46,8 +47,6 @@ from conformance.targets.sdk_call import (
 RELEASE = "14.1.0"
 SDK_LABEL = f"azure-batch {RELEASE}"
 SDK_API_VERSION = sdk(RELEASE).api_version
-# A well-formed key no account has: how an SDK user produces a signature that does not verify.
-WRONG_KEY = "d3Jvbmcta2V5LWZvci1iYXRjaC1jb25mb3JtYW5jZS0wMA=="
 
 __all__ = ["SDK_API_VERSION", "SDK_LABEL", "WRONG_KEY", "SdkCall", "SdkResponse", "SdkTarget", "sdk_arguments"]
 

@@ -21,6 +21,8 @@ from conformance.rules import OPTION_KEY, auth_directive, parse_http_date, strip
 from conformance.targets.base import NotExpressible
 
 TYPED_HEADERS = ("client-request-id", "return-client-request-id", "ocp-date")
+# A well-formed key no account has: how an SDK user produces a signature that does not verify.
+WRONG_KEY = "d3Jvbmcta2V5LWZvci1iYXRjaC1jb25mb3JtYW5jZS0wMA=="
 _HEADER_VALUE = re.compile(r"^\S[^\r\n]*$|^$")  # what requests itself accepts as a header value
 _INT = re.compile(r"^-?[1-9][0-9]*$|^0$")
 

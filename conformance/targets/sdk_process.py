@@ -29,6 +29,7 @@ from conformance.targets.auth import make_signer, shared_key_from_env, token_sou
 from conformance.targets.base import NotExpressible
 from conformance.targets.http import HttpTarget, proxy_for
 from conformance.targets.sdk_call import (
+    WRONG_KEY,
     PollerView,
     SdkCall,
     SdkRefused,
@@ -46,7 +47,6 @@ from conformance.targets.sdk_call import (
 WORKER = Path(__file__).resolve().parent / "sdk_worker.py"
 START_TIMEOUT = 120.0  # importing azure-batch on a cold disk
 MARGIN = 30.0  # beyond the request timeout, before a silent worker counts as hung
-WRONG_KEY = "d3Jvbmcta2V5LWZvci1iYXRjaC1jb25mb3JtYW5jZS0wMA=="  # well-formed, no account's
 
 
 def call_arguments(request: Request, release: SdkRelease) -> dict[str, Any]:
@@ -70,8 +70,12 @@ class _Worker:
 
     def __init__(self, python: Path, label: str) -> None:
         self.label = label
-        self.process = subprocess.Popen([str(python), "-I", str(WORKER)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        try:
+            self.process = subprocess.Popen([str(python), "-I", str(WORKER)], stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        except OSError as err:
+            raise HarnessError(f"cannot start the {label} worker with {python}: {err.strerror} (try "
+                               f"`batch-conformance sdk install --force {label.split()[-1]}`)") from None
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.errors: deque[str] = deque(maxlen=20)
         assert self.process.stdout is not None and self.process.stderr is not None
