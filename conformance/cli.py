@@ -1,4 +1,4 @@
-"""The batch-conformance command: run | emulator | validate-traffic | diff."""
+"""The batch-conformance command: run | emulator | validate-traffic | diff | sdk."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("conformance.emulator.command", "serve the reference emulator on loopback"),
     "validate-traffic": ("conformance.traffic.command", "check recorded traffic (HAR or JSON exchanges) offline"),
     "diff": ("conformance.diff.command", "send the same cases at two api-versions and classify every difference"),
+    "sdk": ("conformance.targets.sdk_env", "prepare an azure-batch release's own environment (sdk install VERSION)"),
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.models import UsageError
-from conformance.spec import catalogue, default_version, versions
+from conformance.spec import catalogue, default_sdk, default_version, sdk, versions
 
 PROFILES = ("quick", "standard", "thorough")
 ENV_PREFIX = "BATCH_CONFORMANCE_"
@@ -48,6 +48,36 @@ class Settings:
     def public(self) -> dict[str, Any]:
         """The configuration as shown in reports: no secret lives in Settings, so all of it."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A target as written (`URL`, `sdk+URL`, `sdk@VERSION+URL`): its base URL and the azure-batch release that
+    drives it (None: plain HTTP)."""
+
+    url: str
+    sdk: str | None = None
+
+
+def parse_target(text: str, flag: str = "--target") -> TargetSpec:
+    """Read a target; UsageError naming the flag for anything but an http(s) URL, optionally behind an SDK."""
+    release: str | None = None
+    url = text
+    if text.startswith("sdk+"):
+        release, url = default_sdk(), text.removeprefix("sdk+")
+    elif text.startswith("sdk@"):
+        release, plus, url = text.removeprefix("sdk@").partition("+")
+        if not plus or not release:
+            raise UsageError(f"{flag} {text!r}: write an SDK target as sdk@VERSION+https://...")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"{flag} {text!r}: give an http(s):// URL, sdk+URL (azure-batch {default_sdk()}) or "
+                         "sdk@VERSION+URL")
+    if release is not None:
+        try:
+            sdk(release)
+        except ValueError as err:
+            raise UsageError(f"{flag} {text!r}: {err}") from None
+    return TargetSpec(url, release)
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -100,10 +130,11 @@ def _from_env(environ: dict[str, str]) -> dict[str, Any]:
 
 
 def load_settings(flags: dict[str, Any], *, config_file: str | None = None,
-                  environ: dict[str, str] | None = None) -> Settings:
-    """Merge the layers (flags given as None count as not given) and validate the result."""
+                  environ: dict[str, str] | None = None, defaults: dict[str, Any] | None = None) -> Settings:
+    """Merge the layers (flags given as None count as not given) and validate the result; `defaults` are a
+    command's own defaults, below the config file (diff's quick profile, for one)."""
     merged: dict[str, Any] = {}
-    for layer in (_from_file(config_file), _from_env(dict(os.environ if environ is None else environ)),
+    for layer in (defaults or {}, _from_file(config_file), _from_env(dict(os.environ if environ is None else environ)),
                   {k: v for k, v in flags.items() if v is not None}):
         merged.update({k: _coerce(k, v) for k, v in layer.items()})
     settings = Settings(**merged)
@@ -112,8 +143,10 @@ def load_settings(flags: dict[str, Any], *, config_file: str | None = None,
 
 def validate(settings: Settings) -> Settings:
     """Refuse contradictory or unknown values with a message naming the setting."""
-    if not settings.api_version:
-        settings = dataclasses.replace(settings, api_version=default_version())
+    target = parse_target(settings.target) if settings.target is not None else TargetSpec("")
+    if not settings.api_version:  # an SDK target speaks its release's api-version; others the default one
+        settings = dataclasses.replace(settings, api_version=sdk(target.sdk).api_version if target.sdk
+                                       else default_version())
     if settings.api_version not in versions():
         raise UsageError(f"--api-version {settings.api_version!r} is not one the suite knows "
                          f"({', '.join(versions())})")
@@ -123,8 +156,9 @@ def validate(settings: Settings) -> Settings:
         raise UsageError("--max-reimages must be 0 or more")
     if settings.rate is not None and settings.rate <= 0:
         raise UsageError("--rate must be a positive number of requests per second")
-    if settings.target is not None and not settings.target.removeprefix("sdk+").startswith(("http://", "https://")):
-        raise UsageError(f"--target {settings.target!r}: give an http(s):// URL, or sdk+https://... for the SDK target")
+    if target.sdk and settings.api_version != sdk(target.sdk).api_version:
+        raise UsageError(f"--target {settings.target}: azure-batch {target.sdk} speaks only api-version "
+                         f"{sdk(target.sdk).api_version}; run with --api-version {sdk(target.sdk).api_version}")
     unknown = [rid for rid in settings.only if rid not in catalogue()]
     if unknown:
         raise UsageError(f"--only {', '.join(unknown)}: not a requirement ID of the catalogue "

@@ -56,6 +56,41 @@ class VersionChange:
     change: str
 
 
+@dataclass(frozen=True)
+class SdkRelease:
+    """What one azure-batch release documents for a reimage call (see spec/sdks.json)."""
+
+    version: str
+    api_version: str
+    call: str
+    returns: str  # the type name of what the call returns after a 202
+    poller: bool  # whether that is a poller following the node
+    error_type: str  # every error raises this type (or a subclass)
+    errors: dict[str, str]  # status -> the subclass raised for it
+    unsendable: dict[str, str]  # input class -> the exception raised before anything is sent
+    in_process: bool  # the package's own dependency, driven in this process
+    source: str
+
+    @property
+    def label(self) -> str:
+        """'azure-batch 15.1.0'."""
+        return f"azure-batch {self.version}"
+
+    def raises_for(self, status: int) -> str:
+        """The exception type the release documents for an error status."""
+        return self.errors.get(str(status), self.error_type)
+
+
+@dataclass(frozen=True)
+class SdkChange:
+    """A documented change of a caller's experience introduced by azure-batch release `to`."""
+
+    to: str
+    aspect: str
+    change: str
+    source: str
+
+
 @cache
 def _versions_doc() -> dict[str, Any]:
     return json.loads((spec_dir() / "versions.json").read_text())  # type: ignore[no-any-return]
@@ -94,6 +129,35 @@ def version(version_id: str) -> ApiVersion:
 def changes() -> list[VersionChange]:
     """Documented behaviour changes between consecutive api-versions."""
     return [VersionChange(**c) for c in _versions_doc()["changes"]]
+
+
+@cache
+def _sdks_doc() -> dict[str, Any]:
+    return json.loads((spec_dir() / "sdks.json").read_text())  # type: ignore[no-any-return]
+
+
+@cache
+def sdks() -> dict[str, SdkRelease]:
+    """The azure-batch releases the SDK targets drive, oldest first."""
+    return {raw["version"]: SdkRelease(**raw) for raw in _sdks_doc()["sdks"]}
+
+
+def default_sdk() -> str:
+    """The release `sdk+URL` drives."""
+    return str(_sdks_doc()["default"])
+
+
+def sdk(release: str) -> SdkRelease:
+    """One release's data; a clear ValueError for a release the suite does not drive."""
+    known = sdks()
+    if release not in known:
+        raise ValueError(f"azure-batch {release} is not a release the suite drives; supported: {', '.join(known)}")
+    return known[release]
+
+
+def sdk_changes() -> list[SdkChange]:
+    """Documented changes of what a reimage call does for its caller, between consecutive releases."""
+    return [SdkChange(**c) for c in _sdks_doc()["changes"]]
 
 
 def limits() -> tuple[int, int]:

@@ -8,9 +8,13 @@ tests run from any clone location and need nothing outside the repository.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conformance.cli import main
 
@@ -78,3 +82,17 @@ def run_suite(report_dir: Path, *args: str, profile: str | None = "quick", schem
         argv.append("--no-schemathesis")
     code = main([*argv, *args])
     return SuiteRun(code, read_results(report_dir))
+
+
+@pytest.fixture(scope="session")
+def sdk15(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The azure-batch 15.1.0 environment, created once per test session (from the package index) under a temporary
+    cache, or reused from BATCH_CONFORMANCE_SDK_CACHE when the developer's environment names one. Yields the
+    interpreter; the cache variable stays set for the session so that every command finds it."""
+    from conformance.spec import sdk
+    from conformance.targets.sdk_env import CACHE_ENV, ensure
+
+    with pytest.MonkeyPatch.context() as patch:
+        if not os.environ.get(CACHE_ENV):
+            patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("sdk-cache")))
+        yield ensure(sdk("15.1.0"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 
 from conformance.cli import main
-from conformance.emulator import EmbeddedEmulator
+from conformance.config import KEY_ENV
+from conformance.emulator import AuthConfig, EmbeddedEmulator
 from conformance.inventory import default_inventory
 
 FROM, TO = "2023-11-01.18.0", "2024-07-01.20.0"
@@ -138,3 +140,123 @@ def test_diff_remote_destructive_busy_node_is_inconclusive_within_budget(tmp_pat
     assert code == 0 and doc["counts"]["unexpected"] == 0 and doc["counts"]["inconclusive"] > 0
     busy = next(k for k in doc["differences"] if k["classification"] == "inconclusive")
     assert busy["changes"] == [] and "NodeBeingReimaged" in busy["kind"]
+
+
+ACCOUNT = "acct"
+KEY = base64.b64encode(b"diff-shared-key-test-" * 2).decode()
+VM_ONLY = _only("SEM-POOL-CONFIG", "SEM-ACCEPT", "SEM-POOL-NOT-FOUND")
+
+
+def test_diff_shared_key_against_emulator_enforcing_it_lists_vm_pool_change_as_expected(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    with EmbeddedEmulator(auth=AuthConfig(ACCOUNT, KEY)) as emu:
+        code, doc = _diff(tmp_path, "--target", emu.url, "--auth", "sharedkey", "--account-name", ACCOUNT,
+                          "--inventory", str(_expendable_inventory(tmp_path)), "--allow-destructive",
+                          "--max-reimages", "1000", "--watch-seconds", "1", *VM_ONLY)
+        reimaged = sum(n.reimages for p in emu.state.pools.values() for n in p.nodes.values())
+    assert code == 0 and doc["verdict"] == "pass" and doc["counts"]["unexpected"] == 0 and reimaged > 0
+    assert {c["aspect"] for kind in doc["differences"] for c in kind["changes"]} == {"vm_pool_allowed"}
+    assert next(c for c in doc["changes"] if c["aspect"] == "vm_pool_allowed")["status"] == "observed"
+
+
+def test_diff_unsigned_against_emulator_enforcing_shared_key_sees_no_change(tmp_path: Path) -> None:
+    with EmbeddedEmulator(auth=AuthConfig(ACCOUNT, KEY)) as emu:  # every request is refused, at both versions
+        _, doc = _diff(tmp_path, "--target", emu.url, "--inventory", str(_expendable_inventory(tmp_path)),
+                       "--allow-destructive", "--max-reimages", "1000", "--watch-seconds", "1", *VM_ONLY)
+    # live safety could not read the nodes (Get Node is refused too), so no request that could reimage was sent
+    assert next(c for c in doc["changes"] if c["aspect"] == "vm_pool_allowed")["status"] == "not-exercised"
+    assert doc["differences"] == [] and any("did not answer a state" in w for w in doc["withheld_reasons"])
+
+
+def test_diff_embedded_emulator_with_shared_key_signs_and_passes(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    code, doc = _diff(tmp_path, "--auth", "sharedkey", "--account-name", ACCOUNT, *VM_ONLY)
+    assert code == 0 and doc["counts"]["expected"] > 0 and doc["counts"]["unexpected"] == 0
+
+
+def test_diff_settings_flag_beats_environment_beats_config_file(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "bc.toml"
+    config.write_text('[batch-conformance]\nseed = 3\nonly = ["SEM-POOL-NOT-FOUND"]\n')
+    _, from_file = _diff(tmp_path / "a", "--bc-config", str(config))
+    monkeypatch.setenv("BATCH_CONFORMANCE_SEED", "7")
+    _, from_env = _diff(tmp_path / "b", "--bc-config", str(config))
+    _, from_flag = _diff(tmp_path / "c", "--bc-config", str(config), "--seed", "11")
+    assert (from_file["seed"], from_env["seed"], from_flag["seed"]) == (3, 7, 11)
+    assert from_file["profile"] == "quick"  # diff's own default, below every layer
+
+
+def test_diff_record_writes_both_versions_as_har(tmp_path: Path) -> None:
+    har = tmp_path / "traffic.har"
+    code, doc = _diff(tmp_path, "--record", str(har), *_only("SEM-POOL-NOT-FOUND"))
+    entries = json.loads(har.read_text())["log"]["entries"]
+    assert code == 0 and len(entries) >= 2 * doc["cases"]
+    versions = {q["value"] for e in entries for q in e["request"]["queryString"] if q["name"] == "api-version"}
+    assert {FROM, TO} <= versions
+
+
+def _expendable_inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "inventory.json"
+    doc = default_inventory().to_json()
+    for pool in doc["pools"]:
+        for node in pool["nodes"]:
+            node["expendable"] = True
+    path.write_text(json.dumps(doc))
+    return path
+
+
+V25 = "2025-06-01"
+
+
+def _sdk_diff(tmp_path: Path, url: str, *extra: str, watch: str = "2") -> tuple[int, dict[str, Any]]:
+    code = main(["diff", "--from", FROM, "--to", V25, "--target-from", f"sdk@14.1.0+{url}", "--target-to",
+                 f"sdk@15.1.0+{url}", "--inventory", str(_expendable_inventory(tmp_path)), "--allow-destructive",
+                 "--max-reimages", "5000", "--watch-seconds", watch, "--report-dir", str(tmp_path / "r"), *extra])
+    return code, json.loads((tmp_path / "r" / "diff.json").read_text())
+
+
+def test_diff_sdk_14_to_15_against_emulator_lists_expected_differences_only(tmp_path: Path, sdk15: Path) -> None:
+    with EmbeddedEmulator(inventory=default_inventory()) as emu:
+        code, doc = _sdk_diff(tmp_path, emu.url)
+    assert code == 0 and doc["counts"]["unexpected"] == 0 and doc["counts"]["expected"] > 0
+    status = {f"{c['to']} {c['aspect']}": c["status"] for c in doc["changes"]}
+    assert {key: status[key] for key in ("15.1.0 returns", "15.1.0 error_type", "15.1.0 without_option",
+                                         "2024-07-01.20.0 vm_pool_allowed")} == dict.fromkeys(
+        ("15.1.0 returns", "15.1.0 error_type", "15.1.0 without_option", "2024-07-01.20.0 vm_pool_allowed"),
+        "observed")
+    kinds = " | ".join(k["kind"] for k in doc["differences"])
+    assert "14.1.0 raised BatchErrorException (PoolNotFound)" in kinds  # a 404: the error types a caller meets
+    assert "15.1.0 raised ResourceNotFoundError (PoolNotFound)" in kinds
+    assert "15.1.0 returned LROPoller (poller Succeeded)" in kinds
+    assert "nothing sent, 15.1.0 raised ValueError before sending" in kinds
+    sides = doc["differences"][0]["example"]
+    assert (sides["from"]["observed"]["sdk"]["release"], sides["to"]["observed"]["sdk"]["release"]) == (
+        "14.1.0", "15.1.0")
+
+
+def test_diff_sdk_target_whose_get_node_breaks_after_a_reimage_is_unexpected_for_15(tmp_path: Path,
+                                                                                    sdk15: Path) -> None:
+    with EmbeddedEmulator(inventory=default_inventory(), fault="reimaged-node-500") as emu:
+        # live safety watches each node it cannot read for the whole --watch-seconds: keep it short
+        code, doc = _sdk_diff(tmp_path, emu.url, *_only("SEM-ACCEPT"), watch="0.2")
+    unexpected = [k for k in doc["differences"] if k["classification"] == "unexpected"]
+    assert code == 1 and unexpected  # 14.1.0's callers never notice; 15.1.0's poller ends Failed
+    assert all("15.1.0 returned LROPoller (poller Failed)" in k["kind"] for k in unexpected)
+    assert all("poller ended Failed" in k["reason"] for k in unexpected)
+
+
+@pytest.mark.parametrize(("flags", "fragment"), [
+    (["--target", "sdk@15.1.0+http://127.0.0.1:9"], "give --target-from and --target-to"),
+    (["--target-from", "sdk@15.1.0+http://127.0.0.1:9", "--target-to", "http://127.0.0.1:9"], "2025-06-01"),
+    (["--target-from", "sdk@9.9.9+http://127.0.0.1:9", "--target-to", "http://127.0.0.1:9"], "9.9.9"),
+    (["--target-from", "ftp://x", "--target-to", "http://127.0.0.1:9"], "--target-from"),
+    (["--bc-config", "/dev/null/nothing.toml"], "config file"),
+    (["--auth", "sharedkey"], "--account-name"),
+])
+def test_diff_bad_target_or_setting_exits_2_naming_it(tmp_path: Path, flags: list[str], fragment: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "--from", FROM, "--to", TO, "--report-dir", str(tmp_path), *flags]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1

@@ -98,6 +98,8 @@ PROBES: dict[str, Probe] = {
     "no-state-change": lambda e, v: _post(e, v).status_code == 202 and e.node_state("pool-cs", "idle-1")
     == "idle",
     "option-ignored": _task_running_after_terminate,
+    "reimaged-node-500": lambda e, v: _post(e, v).status_code == 202 and requests.get(
+        f"{e.url}/pools/pool-cs/nodes/idle-1?api-version={v}").status_code == 500,
     "auth-missing-accepted": lambda e, v: _post(e, v).status_code == 202,
     "auth-bad-signature-accepted": lambda e, v: _post(
         e, v, headers={"Authorization": f"SharedKey {ACCOUNT}:bm90LWEtc2lnbmF0dXJl"}).status_code == 202,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from conformance.cli import main
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
 from conformance.emulator import AuthConfig, EmbeddedEmulator
 from conformance.inventory import Inventory, default_inventory, parse_inventory
@@ -26,7 +27,7 @@ from conformance.targets.http import HttpTarget
 
 from conftest import run_suite
 
-V18 = "2023-11-01.18.0"
+V18, V20 = "2023-11-01.18.0", "2024-07-01.20.0"
 Q = (("api-version", V18),)
 EXPENDABLE = {("pool-cs", "idle-1"), ("pool-cs", "running-1")}
 
@@ -116,11 +117,29 @@ def proxied() -> Iterator[tuple[EmbeddedEmulator, Recorder]]:
         proxy.stop()
 
 
-def _run(tmp_path: Path, url: str, *flags: str, only: str = "NO-SERVER-ERROR") -> dict[str, Any]:
-    inventory = tmp_path / "inventory.json"
-    inventory.write_text(json.dumps(_inventory(EXPENDABLE).to_json()))
-    return run_suite(tmp_path / "report", "--target", url, "--inventory", str(inventory), "--only", only,
-                     *flags).results
+COMMANDS = ("run", "diff")  # one live-safety component, proven through both commands
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command returned and wrote: results.json for run, diff.json for diff."""
+
+    code: int
+    doc: dict[str, Any]
+    report: Path
+
+
+def _command(command: str, tmp_path: Path, url: str, *flags: str, only: str = "NO-SERVER-ERROR",
+             inventory: Inventory | None = None) -> Outcome:
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps((inventory or _inventory(EXPENDABLE)).to_json()))
+    report = tmp_path / "report"
+    args = ("--target", url, "--inventory", str(path), "--only", only, *flags)
+    if command == "run":
+        run = run_suite(report, *args)
+        return Outcome(run.code, run.results, report)
+    code = main(["diff", "--from", V18, "--to", V20, "--profile", "quick", "--report-dir", str(report), *args])
+    return Outcome(code, json.loads((report / "diff.json").read_text()), report)
 
 
 def _could_be_accepted(seen: Seen, inventory: Inventory) -> bool:
@@ -130,26 +149,29 @@ def _could_be_accepted(seen: Seen, inventory: Inventory) -> bool:
         return False
     from urllib.parse import parse_qsl, unquote
 
-    request = Request(unquote(parts[2]), unquote(parts[4]), method=seen.method,
-                      query=tuple(parse_qsl(query, keep_blank_values=True)),
+    pairs = tuple(parse_qsl(query, keep_blank_values=True))
+    version = dict(pairs).get("api-version", V18)
+    request = Request(unquote(parts[2]), unquote(parts[4]), method=seen.method, query=pairs,
                       headers=tuple(seen.headers.items()), body=seen.body or None)
-    return 202 in Oracle(inventory, V18).expect(request).statuses
+    return 202 in Oracle(inventory, version if version in (V18, V20) else V18).expect(request).statuses
 
 
-def test_run_without_allow_destructive_sends_no_acceptable_request(tmp_path: Path,
-                                                                  proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_without_allow_destructive_sends_no_acceptable_request(
+        command: str, tmp_path: Path, proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
     emu, proxy = proxied
-    results = _run(tmp_path, proxy.url)
+    outcome = _command(command, tmp_path, proxy.url)
     posts = [s for s in proxy.seen if s.method == "POST"]
-    assert results["requirements"]["NO-SERVER-ERROR"]["status"] == "pass" and posts  # negative cases ran
+    assert outcome.code == 0 and posts  # the negative cases ran
     assert emu.app.accepted == 0 and not any(s.status == 202 for s in proxy.seen)
     assert not any(_could_be_accepted(s, _inventory(EXPENDABLE)) for s in posts)
 
 
-def test_run_allow_destructive_at_most_n_only_expendable(tmp_path: Path,
-                                                         proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_allow_destructive_at_most_n_only_expendable(command: str, tmp_path: Path,
+                                                             proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
     emu, proxy = proxied
-    _run(tmp_path, proxy.url, "--allow-destructive", "--max-reimages", "2")
+    _command(command, tmp_path, proxy.url, "--allow-destructive", "--max-reimages", "2", "--watch-seconds", "1")
     accepted = [s for s in proxy.seen if s.status == 202]
     assert 1 <= len(accepted) <= 2 and emu.app.accepted == len(accepted)
     inventory = _inventory(EXPENDABLE)
@@ -157,6 +179,41 @@ def test_run_allow_destructive_at_most_n_only_expendable(tmp_path: Path,
         if seen.method == "POST" and _could_be_accepted(seen, inventory):
             pool, node = seen.path.split("?")[0].split("/")[2:5:2]
             assert (pool.lower(), node) in EXPENDABLE
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_node_not_idle_on_service_never_reimaged(command: str, tmp_path: Path) -> None:
+    only_idle_1 = {("pool-cs", "idle-1")}
+    with EmbeddedEmulator(inventory=_inventory(only_idle_1, {"idle-1": "rebooting"})) as emu:
+        proxy = Recorder(upstream=emu.url).start()
+        outcome = _command(command, tmp_path, proxy.url, "--allow-destructive", "--max-reimages", "5",
+                           only="SEM-ACCEPT", inventory=_inventory(only_idle_1))  # the command believes it idle
+        proxy.stop()
+    read = [s for s in proxy.seen if s.method == "GET" and s.path.startswith("/pools/pool-cs/nodes/idle-1?")]
+    assert emu.app.accepted == 0 and read  # Get Node was asked before each request that could have reimaged it
+    withheld = outcome.doc["withheld_reasons"] if command == "diff" else [outcome.doc["requirements"]["SEM-ACCEPT"]
+                                                                          ["reason"]]
+    assert any("rebooting" in reason for reason in withheld)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_slow_target_harness_error_after_request_timeout(command: str, tmp_path: Path) -> None:
+    server = Recorder(script=[(202, {}, 1.5)] * 3).start()
+    started = time.monotonic()
+    outcome = _command(command, tmp_path, server.url, "--request-timeout", "0.3", only="SEM-POOL-NOT-FOUND")
+    server.stop()
+    assert outcome.code == 2 and time.monotonic() - started < 10
+    assert "did not answer within 0.3 s" in json.dumps(outcome.doc)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_rate_limit_spaces_requests(command: str, tmp_path: Path,
+                                            proxied: tuple[EmbeddedEmulator, Recorder]) -> None:
+    _, proxy = proxied
+    started = time.monotonic()
+    _command(command, tmp_path, proxy.url, "--rate", "40", only="SEM-POOL-NOT-FOUND")
+    elapsed = time.monotonic() - started
+    assert len(proxy.seen) >= 10 and elapsed >= (len(proxy.seen) - 1) / 40 * 0.9
 
 
 def _session(url: str, inventory: Inventory, *, watch_seconds: float = 900.0, max_reimages: int = 5) -> Session:
@@ -279,6 +336,30 @@ def test_run_with_secrets_report_dir_never_contains_them(tmp_path: Path, monkeyp
     assert results["SEM-POOL-NOT-FOUND"]["status"] == "pass"  # signed requests got through
     files = [p for p in report.rglob("*") if p.is_file()]
     assert len(files) >= 4
+    for path in files:
+        text = path.read_text(errors="replace")
+        assert KEY not in text and TOKEN not in text, path.name
+        assert f"SharedKey {ACCOUNT}:" not in text.replace(f"SharedKey {ACCOUNT}:REDACTED", ""), path.name
+
+
+@pytest.mark.parametrize("auth", ["sharedkey", "bearer"])
+def test_diff_with_secrets_report_dir_never_contains_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          auth: str) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = AuthConfig(ACCOUNT, KEY, frozenset({TOKEN}))
+    report = tmp_path / "report"
+    with EmbeddedEmulator(auth=config, fault="unknown-node-500-newer-versions") as emu:  # an unexpected difference
+        code = main(["diff", "--from", V18, "--to", V20, "--target-from", emu.url, "--target-to", emu.url + "/",
+                     "--auth", auth, "--account-name", ACCOUNT, "--only", "SEM-NODE-NOT-FOUND", "--report-dir",
+                     str(report), "--record", str(report / "traffic.har")])
+    doc = json.loads((report / "diff.json").read_text())
+    assert code == 1 and doc["cases"] > 0  # signed requests got through, and a difference was written up
+    files = [p for p in report.rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"diff.json", "junit.xml", "report.html", "traffic.har"}
+    har = json.loads((report / "traffic.har").read_text())
+    urls = [e["request"]["url"] for e in har["log"]["entries"]]
+    assert any(f"api-version={V18}" in u for u in urls) and any(f"api-version={V20}" in u for u in urls)
     for path in files:
         text = path.read_text(errors="replace")
         assert KEY not in text and TOKEN not in text, path.name

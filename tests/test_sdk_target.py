@@ -221,10 +221,18 @@ def test_sdk_run_sdk_requirements_verdicts_inexpressible_skipped(tmp_path: Path,
 
 
 # --- judged on the wire -------------------------------------------------------------------------
-def test_sdk_target_reserialised_body_not_sent_and_counted(target: SdkTarget, emulator: EmbeddedEmulator) -> None:
+def test_sdk_target_oversized_body_not_sent_and_counted(target: SdkTarget, emulator: EmbeddedEmulator) -> None:
     sent, accepted = target.sent, emulator.app.accepted
-    with pytest.raises(ChangedOnTheWire, match="body re-serialised: 1048608 bytes became 32"):
+    with pytest.raises(NotExpressible, match=r"as json\.dumps does"):  # azure-batch would send it compacted
         target.send(Request("pool-cs", "idle-2", query=Q, body=BIG_BODY, headers=(CT,)))
+    assert (target.sent, emulator.app.accepted) == (sent, accepted)
+    assert target.not_applicable == {NOT_EXPRESSIBLE: 1} and target.last_sent is None
+
+
+def test_sdk_target_header_the_sdk_adds_not_sent_and_counted(target: SdkTarget, emulator: EmbeddedEmulator) -> None:
+    sent, accepted = target.sent, emulator.app.accepted
+    with pytest.raises(ChangedOnTheWire, match="header Content-Type added"):  # the case sends none; the SDK would
+        target.send(Request("pool-cs", "idle-2", query=Q, body=b'{"nodeReimageOption": "requeue"}'))
     assert (target.sent, emulator.app.accepted) == (sent, accepted)
     assert target.not_applicable == {CHANGED: 1} and target.last_sent is None
 
@@ -277,7 +285,7 @@ def test_sdk_run_oversized_body_not_applicable_never_failed(tmp_path: Path) -> N
                         "--allow-destructive", "--max-reimages", "100", "--only", "SEM-BODY-TOO-LARGE")
     result = run.requirements["SEM-BODY-TOO-LARGE"]
     assert (result["status"], result["failures"], result["examples"], run.code) == ("not-applicable", 0, 0, 0)
-    assert run.results["config"][NOT_APPLICABLE_KEY][CHANGED] >= 1  # the oversized body, never sent
+    assert run.results["config"][NOT_APPLICABLE_KEY][NOT_EXPRESSIBLE] >= 1  # the oversized body, never sent
 
 
 @pytest.mark.slow  # the whole suite through azure-batch at --profile standard: about 14 s
@@ -312,3 +320,14 @@ def test_session_http_target_judges_the_request_as_signed() -> None:
         target.close()
     assert exchange.request.header(AUTH_DIRECTIVE_HEADER) is None  # the suite's directive never went out
     assert exchange.request == replace(generated, headers=()) and exchange.response.status == 404
+
+
+def test_sdk_target_inexpressible_request_reads_no_node_and_spends_no_reimage() -> None:
+    with EmbeddedEmulator(inventory=_expendable()) as emu:
+        settings = Settings(target="sdk+" + emu.url, api_version=V18, allow_destructive=True, max_reimages=1)
+        target = SdkTarget(emu.url, settings)
+        session = Session(settings, target, _expendable(), new_run(settings, "sdk+" + emu.url, "test"))
+        with pytest.raises(NotExpressible):  # it could be accepted, but the SDK cannot send a compact body
+            session.exchange(Request("pool-cs", "idle-1", query=Q, body=b'{"nodeReimageOption":"requeue"}'))
+        target.close()
+    assert target.sent == 0 and session.safety.spent == 0

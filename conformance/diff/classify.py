@@ -7,36 +7,57 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from conformance.diff.sdk import SdkObserved, cited, deviation, observe
 from conformance.inventory import Inventory
 from conformance.models import Expectation, Request, Response
 from conformance.rules import OPTION_KEY, OPTIONS, is_guid, parse_http_date, reimage_target
-from conformance.spec import ApiVersion, VersionChange, changes, versions
+from conformance.spec import ApiVersion, SdkChange, VersionChange, changes, versions
+from conformance.targets.sdk_call import SdkCall, SdkResponse
 
 # The headers an accepted reimage may carry: a difference in which are present is a behaviour difference.
 REIMAGE_HEADERS = ("request-id", "DataServiceId", "client-request-id", "ETag", "Last-Modified")
 Classification = Literal["expected", "unexpected", "inconclusive"]
+Change = VersionChange | SdkChange
 
 
 @dataclass(frozen=True)
 class Observed:
-    """An answer reduced to what a version change can alter: status, error code, reimage headers present."""
+    """An answer reduced to what a version change can alter: status, error code, reimage headers present; through
+    an SDK, also what the call did (`sent` False: the SDK raised before anything went on the wire)."""
 
     status: int
     code: str | None
     headers: tuple[str, ...]
+    sdk: SdkObserved | None = None
+    sent: bool = True
 
     def describe(self) -> str:
-        """'409 OperationNotValidOnNode [request-id]'."""
+        """'409 OperationNotValidOnNode [request-id]', then what an SDK call did."""
         code = f" {self.code}" if self.code else ""
-        return f"{self.status}{code} [{', '.join(self.headers) or 'no reimage headers'}]"
+        wire = "nothing sent"
+        if self.sent:
+            wire = f"{self.status}{code} [{', '.join(self.headers) or 'no reimage headers'}]"
+        return wire + (f", {self.sdk.describe()}" if self.sdk else "")
+
+    def same_wire(self, other: Observed) -> bool:
+        """Whether both answers are alike on the wire."""
+        return (self.sent, self.status, self.code, self.headers) == (
+            other.sent, other.status, other.code, other.headers)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form used in diff.json."""
-        return {"status": self.status, "code": self.code, "headers": list(self.headers)}
+        return {"status": self.status if self.sent else None, "code": self.code, "headers": list(self.headers),
+                "sdk": self.sdk.to_json() if self.sdk else None}
+
+
+def unsent(call: SdkCall) -> Observed:
+    """An SDK call that raised before sending anything."""
+    return Observed(0, None, (), observe(call), sent=False)
 
 
 def normalise(response: Response) -> Observed:
-    """Drop request-ids, dates and message text: keep status, BatchError code and header presence."""
+    """Drop request-ids, dates and message text: keep status, BatchError code and header presence (and, through
+    an SDK, what the call did)."""
     code = None
     if response.status >= 300:
         try:
@@ -46,7 +67,8 @@ def normalise(response: Response) -> Observed:
         if isinstance(doc, dict) and isinstance(doc.get("code"), str):
             code = doc["code"]
     present = tuple(h for h in REIMAGE_HEADERS if response.header(h) is not None)
-    return Observed(response.status, code, present)
+    call = response.sdk if isinstance(response, SdkResponse) else None
+    return Observed(response.status, code, present, observe(call) if call is not None else None)
 
 
 def changes_between(v1: str, v2: str) -> list[VersionChange]:
@@ -159,7 +181,7 @@ class Verdict:
     """How one case's answers compare: a classification, the changes it cites and why."""
 
     classification: Classification
-    changes: tuple[VersionChange, ...]
+    changes: tuple[Change, ...]
     reason: str
 
 
@@ -181,15 +203,24 @@ def _state_blurred(a: Side, b: Side, unsettled: bool) -> bool:
 
 
 def classify(a: Side, b: Side, between: list[VersionChange], inventory: Inventory | None, *,
-             unsettled: bool = False) -> Verdict | None:
+             unsettled: bool = False, sdk_between: list[SdkChange] | None = None) -> Verdict | None:
     """None when nothing differs and nothing was predicted to; otherwise the classified difference.
 
-    `unsettled`: an earlier 202 of this diff left the node busy or of unknown state.
+    `unsettled`: an earlier 202 of this diff left the node busy or of unknown state. `sdk_between`: the documented
+    changes between the two sides' azure-batch releases (SDK targets).
     """
+    wire = _wire(a, b, between, inventory, unsettled) if a.observed.sent and b.observed.sent else None
+    if a.observed.sdk is None and b.observed.sdk is None:
+        return wire
+    return _with_sdk(a, b, wire, sdk_between or [])
+
+
+def _wire(a: Side, b: Side, between: list[VersionChange], inventory: Inventory | None,
+          unsettled: bool) -> Verdict | None:
     cited = _cite(a, b, between, inventory)
     ok_a = a.observed.status in a.expectation.statuses
     ok_b = b.observed.status in b.expectation.statuses
-    if a.observed == b.observed:
+    if a.observed.same_wire(b.observed):
         if a.expectation.statuses.isdisjoint(b.expectation.statuses) and a.expectation.statuses:
             wrong = a if not ok_a else b
             return Verdict("unexpected", cited,
@@ -210,3 +241,47 @@ def classify(a: Side, b: Side, between: list[VersionChange], inventory: Inventor
                        f"{wrong.observed.describe()} where the spec allows {wrong.expectation.describe()}")
     why = "; ".join(f"{c.to} ({c.requirement}, {c.aspect}): {c.change}" for c in cited)
     return Verdict("expected", cited, f"explained by {why}")
+
+
+def _sdk_problems(a: Side, b: Side) -> list[str]:
+    """Calls that did not do what their release documents, and (when only one side sent) a wire answer the spec
+    does not allow."""
+    problems = []
+    for side in (a, b):
+        seen = side.observed
+        if seen.sdk is not None:
+            why = deviation(seen.sdk, side.request, seen.status if seen.sent else None, seen.code)
+            if why:
+                problems.append(why)
+        if seen.sent and not (a.observed.sent and b.observed.sent) and seen.status not in side.expectation.statuses:
+            problems.append(f"{side.version.id} answered {seen.describe()} where the spec allows "
+                            f"{side.expectation.describe()}")
+    return problems
+
+
+def _with_sdk(a: Side, b: Side, wire: Verdict | None, between: list[SdkChange]) -> Verdict | None:
+    """The wire's verdict joined with what the SDK calls did: every call must do what its release documents for
+    its answer, and a difference between the calls must follow from the wire's or a documented SDK change."""
+    sa, sb = a.observed.sdk, b.observed.sdk
+    wire_changes = wire.changes if wire else ()
+    differs = sa is not None and sb is not None and sa.key() != sb.key()
+    sdk_cited = cited(sa, sb, (a.request, b.request), between) if sa is not None and sb is not None and differs \
+        else ()
+    problems = _sdk_problems(a, b)
+    if wire is not None and wire.classification == "unexpected":
+        problems.insert(0, wire.reason)
+    if problems:
+        return Verdict("unexpected", (*wire_changes, *sdk_cited), "; ".join(problems))
+    if wire is not None and wire.classification == "inconclusive":
+        return wire
+    if not differs:
+        return wire
+    assert sa is not None and sb is not None
+    follows_wire = a.observed.sent and b.observed.sent and not a.observed.same_wire(b.observed)
+    if not sdk_cited and not follows_wire:
+        return Verdict("unexpected", wire_changes, f"no documented change between azure-batch {sa.release} and "
+                       f"{sb.release} explains {sa.describe()} against {sb.describe()}")
+    sdk_why = "; ".join(f"azure-batch {c.to} ({c.aspect}): {c.change}" for c in sdk_cited)
+    reason = "; ".join(r for r in (wire.reason if wire else "", f"explained by {sdk_why}" if sdk_why else "") if r)
+    return Verdict("expected", (*wire_changes, *sdk_cited), reason or "each call did what its release documents "
+                   "for the answer it got")

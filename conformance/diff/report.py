@@ -8,22 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from conformance.diff.classify import Side, Verdict
+from conformance.diff.classify import Change, Side, Verdict
 from conformance.models import Request
 from conformance.redaction import redact_text
 from conformance.reporting.failures import request_record
 from conformance.reporting.junit import Case, Outcome
 from conformance.reporting.junit import write_junit as write_junit_file
 from conformance.reporting.report import STATUS_COLOURS, page
-from conformance.spec import VersionChange
 
 CLASS_COLOURS = {"expected": STATUS_COLOURS["pass"], "unexpected": STATUS_COLOURS["fail"],
                  "inconclusive": STATUS_COLOURS["not-applicable"]}
 ChangeStatus = Literal["observed", "unexpected", "no-difference", "not-exercised"]
 
 
-def change_key(change: VersionChange) -> str:
-    """A stable name for a documented change: '2024-07-01.20.0 vm_pool_allowed'."""
+def change_key(change: Change) -> str:
+    """A stable name for a documented change: '2024-07-01.20.0 vm_pool_allowed', '15.1.0 error_type'."""
     return f"{change.to} {change.aspect}"
 
 
@@ -55,8 +54,11 @@ def _side_json(side: Side) -> dict[str, Any]:
             "expected": side.expectation.describe()}
 
 
-def _change_json(change: VersionChange) -> dict[str, str]:
-    return {"to": change.to, "aspect": change.aspect, "requirement": change.requirement, "change": change.change}
+def _change_json(change: Change) -> dict[str, str]:
+    """An api-version change names the requirement it governs; an SDK change the release and its source."""
+    requirement = getattr(change, "requirement", "")
+    return {"to": change.to, "aspect": change.aspect, "requirement": requirement or f"azure-batch {change.to}",
+            "change": change.change, "source": getattr(change, "source", "spec/versions.json")}
 
 
 @dataclass
@@ -65,11 +67,11 @@ class DiffResult:
 
     from_version: str
     to_version: str
-    targets: tuple[str, str]
+    targets: tuple[str, str]  # as the user wrote them (an SDK target names its release)
     seed: int
     profile: str
     emulator_fault: str | None
-    between: list[VersionChange]
+    between: list[Change]
     compared: int = 0
     withheld: list[str] = field(default_factory=list)
     touched: dict[str, int] = field(default_factory=dict)
@@ -104,7 +106,7 @@ class DiffResult:
                         "example": {"from": _side_json(first.a), "to": _side_json(first.b)}})
         return out
 
-    def change_status(self, change: VersionChange) -> tuple[ChangeStatus, str]:
+    def change_status(self, change: Change) -> tuple[ChangeStatus, str]:
         """Whether a documented change showed as documented, showed wrongly, made no difference or was untried."""
         key = change_key(change)
         citing = [d for d in self.differences if change in d.verdict.changes]
@@ -152,7 +154,8 @@ def write_junit(result: DiffResult, path: Path) -> None:
     for change in result.between:
         status, detail = result.change_status(change)
         outcome = CHANGE_OUTCOMES.get(status, "passed")
-        cases.append(Case(f"diff.change.{change.requirement}", change_key(change), outcome, detail, kind="unexpected"))
+        classname = f"diff.change.{getattr(change, 'requirement', '') or 'sdk'}"
+        cases.append(Case(classname, change_key(change), outcome, detail, kind="unexpected"))
     for kind in result.kinds():
         outcome = CHANGE_OUTCOMES.get(kind["classification"], "passed")
         cases.append(Case(f"diff.{kind['classification']}", kind["kind"], outcome, kind["reason"],
@@ -217,8 +220,8 @@ def render_html(result: DiffResult) -> str:
 <p id="bc-counts">{counts}</p>
 {'<h3>Harness errors</h3><ul>' + errors + '</ul>' if errors else ''}
 <h3>Documented changes between the versions</h3>
-<table id="bc-changes"><tr><th>since</th><th>requirement</th><th>change</th><th>cases touching</th><th>status</th>
-<th>detail</th></tr>{changes}</table>
+<table id="bc-changes"><tr><th>since</th><th>requirement / release</th><th>change</th><th>cases touching</th>
+<th>status</th><th>detail</th></tr>{changes}</table>
 <h3>Differences</h3><div id="bc-differences">{kinds or '<p>None: every case answered alike at both versions.</p>'}</div>
 """)
 

@@ -7,6 +7,7 @@ rewrites the finished reply. Each fault names the requirement IDs (spec/requirem
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ class FaultSpec:
     alter: Alter | None = None
     when: VersionRule | None = None  # the api-versions on which the deviation is observable
     needs_auth: bool = False  # observable only when the emulator enforces authentication
+    through: str | None = None  # observable only through this azure-batch release (sdk@VERSION+URL)
 
     def applies(self, api_version: str) -> bool:
         """Whether the deviation is observable under this api-version."""
@@ -115,6 +117,18 @@ def _pool_code(reply: Reply, ctx: Context) -> None:
     assert reply.error is not None
     if reply.error["code"] == "PoolNotFound":
         reply.error["code"] = "ResourceNotFound"
+
+
+def _reimaged_node_500(reply: Reply, ctx: Context) -> None:
+    if ctx.route != "node" or reply.status != 200:
+        return
+    try:
+        reimaged = bool(json.loads(reply.body).get("reimageCount"))
+    except (ValueError, AttributeError):
+        return
+    if reimaged:
+        fresh = error_reply(500, "InternalError", ctx.base_url)
+        reply.status, reply.headers, reply.error, reply.body = fresh.status, fresh.headers, fresh.error, b""
 
 
 def _refuses_vm(v: spec.ApiVersion) -> bool:
@@ -220,6 +234,10 @@ _add("no-state-change", "a 202 leaves the node in its old state", ("SEM-STATE-AF
      flags=frozenset({"no-state-change"}))
 _add("option-ignored", "the reimage option does not act on running tasks", ("SEM-OPTION-EFFECT",),
      flags=frozenset({"no-option-effect"}))
+# --- what an SDK makes of the target ---
+_add("reimaged-node-500", "Get Node answers 500 InternalError for a node the emulator has reimaged (azure-batch "
+     "15.x's poller reads Get Node after a 202: it ends Failed)", ("SDK-POLLER",), alter=_reimaged_node_500,
+     through="15.1.0")
 _add("auth-missing-accepted", "a request without Authorization is served", ("AUTH-MISSING",),
      lenient=frozenset({"auth-missing"}), needs_auth=True)
 _add("auth-bad-signature-accepted", "a Shared Key signature that does not verify is accepted",

@@ -12,8 +12,8 @@ import pytest
 
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
-from conformance.run.plugin import OPTIONS, run_settings
-from conformance.run.setup import NOT_APPLICABLE_KEY
+from conformance.run.plugin import OPTIONS, add_shared_arguments, run_settings
+from conformance.run.setup import NOT_APPLICABLE_KEY, prepare_sdk
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -21,8 +21,7 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The run flags: the plugin's option table under their short names (`--target`, not `--bc-target`)."""
-    for option in OPTIONS:
-        parser.add_argument(option.run_flag, dest=option.dest, default=None, **option.kwargs)
+    add_shared_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
 
 
@@ -88,6 +87,8 @@ def main(args: argparse.Namespace) -> int:
     settings = run_settings(args)
     if settings.inventory:
         load_inventory(settings.inventory)  # a malformed inventory is a usage error before anything runs
+    if settings.target:
+        prepare_sdk(settings.target)  # an SDK release that cannot be installed: one line, before pytest starts
     report_dir = Path(settings.report_dir)
     try:
         report_dir.mkdir(parents=True, exist_ok=True)

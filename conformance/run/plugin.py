@@ -28,6 +28,7 @@ class Option:
     name: str
     kwargs: dict[str, Any]
     run_name: str = ""  # the run's flag when it is not the plain name
+    run_only: bool = False  # not an option of `batch-conformance diff`, which shares the rest
 
     @property
     def dest(self) -> str:
@@ -47,12 +48,13 @@ class Option:
 
 OPTIONS = (  # the one table for both command lines
     Option("target", {"metavar": "URL", "help": "base URL of the target (default: the embedded emulator); "
-                                                "sdk+URL drives the azure-batch SDK"}),
+                                                "sdk@VERSION+URL drives that azure-batch release (sdk+URL: 14.1.0)"}),
     Option("inventory", {"metavar": "FILE", "help": "inventory JSON file of the target's pools and nodes"}),
-    Option("api-version", {"metavar": "VERSION", "help": "api-version to certify"}),
+    Option("api-version", {"metavar": "VERSION", "help": "api-version to certify"}, run_only=True),
     Option("profile", {"metavar": "PROFILE", "help": "quick | standard | thorough"}),
     Option("seed", {"metavar": "N", "type": int, "help": "seed that replays a run exactly"}),
-    Option("report-dir", {"metavar": "DIR", "help": "where results.json, junit.xml, report.html go"}),
+    Option("report-dir", {"metavar": "DIR", "help": "where the reports go (results.json or diff.json, junit.xml, "
+                                                     "report.html)"}),
     Option("emulator-fault", {"metavar": "FAULT", "help": "start the embedded emulator with this fault"}),
     Option("only", {"metavar": "REQUIREMENT", "action": "append", "help": "run only this requirement ID (repeatable)"}),
     Option("allow-destructive", {"action": "store_const", "const": True, "help": "allow requests that really reimage"}),
@@ -64,7 +66,8 @@ OPTIONS = (  # the one table for both command lines
     Option("record", {"metavar": "HAR_FILE", "help": "write the traffic sent as HAR to this file"}),
     Option("account-name", {"metavar": "NAME", "help": "Batch account name for Shared Key"}),
     Option("auth", {"metavar": "SCHEME", "help": "none | sharedkey | entra | bearer"}),
-    Option("no-schemathesis", {"action": "store_const", "const": True, "help": "switch the spec-driven layer off"}),
+    Option("no-schemathesis", {"action": "store_const", "const": True, "help": "switch the spec-driven layer off"},
+           run_only=True),
     Option("config", {"metavar": "TOML_FILE", "help": "TOML config file ([batch-conformance] table)"},
            run_name="bc-config"),
 )
@@ -78,13 +81,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(option.pytest_flag, dest=option.dest, default=None, **option.kwargs)
 
 
-def run_settings(values: Any) -> Settings:
-    """Settings for a run from parsed options (argparse's namespace or pytest's config.option): the config
-    layer's checks, then the fault name against the emulator's catalogue (here, not in config: config sits
-    below the emulator, and the run is the part that starts it)."""
-    flags = {o.dest.removeprefix("bc_"): getattr(values, o.dest) for o in OPTIONS if o.dest not in _NOT_SETTINGS}
-    flags["schemathesis"] = False if values.bc_no_schemathesis else None
-    settings = load_settings(flags, config_file=values.bc_config)
+def add_shared_arguments(parser: Any, *, only_shared: bool = False) -> None:
+    """Add the option table to an argparse parser under the run's flag names (`--target`, not `--bc-target`);
+    only_shared leaves out the run's own options (for diff)."""
+    for option in OPTIONS:
+        if not (only_shared and option.run_only):
+            parser.add_argument(option.run_flag, dest=option.dest, default=None, **option.kwargs)
+
+
+def run_settings(values: Any, *, defaults: dict[str, Any] | None = None) -> Settings:
+    """Settings from parsed options (argparse's namespace or pytest's config.option; an option a command does not
+    have counts as not given): the config layer's checks, then the fault name against the emulator's catalogue
+    (here, not in config: config sits below the emulator, and the run is the part that starts it). The one way
+    flags become settings, for run, the pytest plugin and diff; `defaults` are a command's own."""
+    flags = {o.dest.removeprefix("bc_"): getattr(values, o.dest, None) for o in OPTIONS if o.dest not in _NOT_SETTINGS}
+    flags["schemathesis"] = False if getattr(values, "bc_no_schemathesis", None) else None
+    settings = load_settings(flags, config_file=values.bc_config, defaults=defaults)
     if settings.emulator_fault:
         from conformance.emulator.faults import FAULTS  # lazily: it loads uvicorn
 

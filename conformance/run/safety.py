@@ -67,10 +67,11 @@ class LiveSafety:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, inventory: Inventory) -> LiveSafety:
-        """The live safety a run's settings ask for."""
-        return cls(settings.embedded, settings.allow_destructive, settings.max_reimages, settings.watch_seconds,
-                   inventory)
+    def from_settings(cls, settings: Settings, inventory: Inventory, *, embedded: bool | None = None) -> LiveSafety:
+        """The live safety the settings ask for (`embedded`: whether the targets are the embedded emulator, when
+        settings.target does not say it alone, as for diff's --target-from/--target-to)."""
+        return cls(settings.embedded if embedded is None else embedded, settings.allow_destructive,
+                   settings.max_reimages, settings.watch_seconds, inventory)
 
     def could_reimage(self, expectation: Expectation) -> bool:
         """Whether a request with this expectation could really reimage a node of this target."""

@@ -112,6 +112,7 @@ class Session:
         """Send one request (through live safety) and pair it with what the oracle expects and what was seen."""
         expectation = self.oracle.expect(request)
         planned = Planned(request, expectation, self.node_state)
+        self.target.express(request)  # what the target cannot send never reads a node or spends a reimage
         self.safety.admit(planned)
         before = self._node_view(request, tasks_of_pool=False) if observe_node and 202 in expectation.statuses \
             else None
@@ -205,7 +206,7 @@ class Session:
         known (undecided, saying what would decide it); False when its property should run."""
         category = result.requirement.category
         if category == "sdk" and self.target.name != "sdk":
-            result.not_applicable("applies only to the SDK target (--target sdk+URL)")
+            result.not_applicable("applies only to an SDK target (--target sdk@VERSION+URL)")
             return True
         if category != "auth" or self.oracle.auth_enforced:
             return False

@@ -7,14 +7,15 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from conformance.config import KEY_ENV, TOKEN_ENV, Settings
+from conformance.config import KEY_ENV, TOKEN_ENV, Settings, parse_target
 from conformance.inventory import Inventory, default_inventory, load_inventory, parse_inventory
 from conformance.models import Request, Response, UsageError
 from conformance.redaction import register_secret
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RunResult
+from conformance.run.safety import POLL_SECONDS
 from conformance.run.session import Session
-from conformance.spec import versions
+from conformance.spec import sdk, versions
 from conformance.targets.base import Target, get_json
 from conformance.targets.http import HttpTarget
 
@@ -53,6 +54,10 @@ class _Witnessed:
         self.exchanges.append((request, response))
         return response
 
+    def express(self, request: Request) -> None:
+        """What the target can send, as the target says."""
+        self.target.express(request)
+
     def close(self) -> None:
         """Closing stays with whoever opened the target."""
 
@@ -76,7 +81,8 @@ def _emulator_auth(settings: Settings) -> Any:
 
 
 @contextlib.contextmanager
-def _embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
+def open_embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
+    """The embedded emulator (with --emulator-fault, enforcing the run's --auth) and an HTTP target for it."""
     from conformance.emulator import EmbeddedEmulator
 
     if settings.auth == "entra":
@@ -93,19 +99,40 @@ def _embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
         emulator.stop()
 
 
-@contextlib.contextmanager
-def _remote(settings: Settings) -> Iterator[Target]:
-    assert settings.target is not None
-    url = settings.target
-    if url.startswith("sdk+"):
+def prepare_sdk(text: str) -> None:
+    """Make sure the environment of an SDK target's release exists (installing it now), so that a run or diff that
+    cannot have it stops with one line before anything is sent; nothing for other targets."""
+    release = parse_target(text).sdk
+    if release is not None and not sdk(release).in_process:
+        from conformance.targets.sdk_env import ensure
+
+        ensure(sdk(release))
+
+
+def _sdk_target(settings: Settings, url: str, release: str) -> Target:
+    data = sdk(release)
+    if data.in_process:
         from conformance.targets.sdk import SdkTarget
 
-        target: Target = SdkTarget(url.removeprefix("sdk+"), settings)
-    elif url.startswith(("http://", "https://")):
-        target = HttpTarget(url, timeout=settings.request_timeout, rate=settings.rate,
-                            signer=_signer(settings))
+        return SdkTarget(url, settings)
+    from conformance.targets.sdk_env import ensure
+    from conformance.targets.sdk_process import SdkProcessTarget
+
+    # after a 202 the release's poller follows the node as live safety's watch does: same interval and limit
+    return SdkProcessTarget(url, settings, data, ensure(data), poll_interval=POLL_SECONDS,
+                            poll_budget=settings.watch_seconds)
+
+
+@contextlib.contextmanager
+def open_target(settings: Settings, text: str) -> Iterator[Target]:
+    """The target a --target value names (`URL`, `sdk+URL`, `sdk@VERSION+URL`), signing per --auth, paced per
+    --rate, timed per --request-timeout; an SDK target speaks settings.api_version. Shared by run and diff."""
+    spec = parse_target(text)
+    target: Target
+    if spec.sdk is not None:
+        target = _sdk_target(settings, spec.url, spec.sdk)
     else:
-        raise UsageError(f"--target {url!r}: give an http(s):// URL, or sdk+https://... for the SDK target")
+        target = HttpTarget(spec.url, timeout=settings.request_timeout, rate=settings.rate, signer=_signer(settings))
     try:
         yield target
     finally:
@@ -120,14 +147,26 @@ def note_not_applicable(run: RunResult, target: Target) -> None:
         run.config[NOT_APPLICABLE_KEY] = {"cases": sum(counts.values()), **dict(sorted(counts.items()))}
 
 
+def auth_enforced(settings: Settings, *, embedded: bool) -> bool | None:
+    """Whether the target enforces authentication: the embedded emulator exactly when the run signs; a remote
+    target is known to when the user says how to sign, and is otherwise unknown."""
+    return (settings.auth != "none") if embedded else (settings.auth != "none" or None)
+
+
+def register_env_secrets() -> None:
+    """Register the secrets the environment holds for redaction, before anything is sent or recorded."""
+    register_secret(os.environ.get(KEY_ENV))
+    register_secret(os.environ.get(TOKEN_ENV))
+
+
 @contextlib.contextmanager
 def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
     """The run's Session, with its target started and its inventory known."""
-    register_secret(os.environ.get(KEY_ENV))
-    register_secret(os.environ.get(TOKEN_ENV))
+    register_env_secrets()
     inventory = load_inventory(settings.inventory) if settings.inventory else None
     recorder = TrafficRecorder(settings.record) if settings.record else None
-    opener = _embedded(settings, inventory or default_inventory()) if settings.embedded else _remote(settings)
+    opener = (open_embedded(settings, inventory or default_inventory()) if settings.target is None
+              else open_target(settings, settings.target))
     try:
         with opener as target:
             discovery = _Witnessed(target)
@@ -135,11 +174,8 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
                 inventory = default_inventory() if settings.embedded else discover_inventory(
                     discovery, settings.api_version)
             served = frozenset(versions()) if settings.embedded else None
-            # the embedded emulator enforces auth exactly when the run signs; a remote target is known to
-            # enforce it when the user says how to sign, and is otherwise unknown until its answers show it
-            auth = (settings.auth != "none") if settings.embedded else (settings.auth != "none" or None)
             session = Session(settings, target, inventory, run, served_versions=served,
-                              auth_enforced=auth, recorder=recorder)
+                              auth_enforced=auth_enforced(settings, embedded=settings.embedded), recorder=recorder)
             for request, response in discovery.exchanges:  # what discovery's answers showed counts too
                 session.oracle.observe(request, response)
             try:

@@ -30,6 +30,11 @@ class Target(Protocol):
         """Send one request; HarnessError when the target cannot be reached or answers no HTTP."""
         ...
 
+    def express(self, request: Request) -> None:
+        """Raise NotExpressible when this target cannot send the request as it is (an SDK's typed surface);
+        sends nothing. Lets live safety and diff decline before they read a node or spend a reimage."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -68,6 +68,9 @@ class HttpTarget:
             raise HarnessError(f"{self.base_url} answered something that is not HTTP: {_reason(err)}") from None
         return Response(raw.status, tuple(raw.headers.items()), raw.data, time.monotonic() - started)
 
+    def express(self, request: Request) -> None:
+        """Raw HTTP sends any request as it is."""
+
     def send(self, request: Request) -> Response:
         """Send, retrying 429/503 per Retry-After within the retry budget."""
         deadline = time.monotonic() + self.retry_budget
@@ -103,13 +106,17 @@ def _reason(err: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(err).__name__
 
 
-def _pool_for(base_url: str) -> urllib3.PoolManager:
-    """A keep-alive pool for the target (urllib3 directly: requests cost 1 ms a request more on loopback);
-    the environment's proxy is honoured for remote hosts, never for loopback."""
+def proxy_for(base_url: str) -> str | None:
+    """The environment's proxy for a target: honoured for remote hosts, never for loopback."""
     parts = urlsplit(base_url)
     host = parts.hostname or ""
     loopback = host == "localhost" or host.startswith("127.") or host == "::1"
-    proxy = None if loopback or proxy_bypass(host) else getproxies().get(parts.scheme)
+    return None if loopback or proxy_bypass(host) else getproxies().get(parts.scheme)
+
+
+def _pool_for(base_url: str) -> urllib3.PoolManager:
+    """A keep-alive pool for the target (urllib3 directly: requests cost 1 ms a request more on loopback)."""
+    proxy = proxy_for(base_url)
     options = {"num_pools": 4, "maxsize": 4, "cert_reqs": "CERT_REQUIRED", "ca_certs": certifi.where()}
     if proxy:
         return urllib3.ProxyManager(proxy, **options)  # type: ignore[arg-type]

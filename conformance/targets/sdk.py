@@ -1,26 +1,24 @@
-"""The SDK target: generated reimage requests sent through azure-batch 14.1.0, judged on the wire.
+"""The in-process SDK target: generated reimage requests sent through azure-batch 14.1.0 (the package's own
+dependency), judged on the wire.
 
 Each reimage Request is mapped onto ``BatchServiceClient.compute_node.reimage`` arguments (the generated
 Content-Type through the call's ``custom_headers``). A transport adapter sees the request the SDK really
 built, after signing, and turns it back into a Request (`wire_request`): that request, not the generated
 one, is what the run judges and records (`last_sent`). When the SDK changed the input in anything the
-oracle or a check reads (re-serialised the body, dropped, added or rewrote a header, another casing),
-nothing is sent: the case is not applicable to this target (ChangedOnTheWire) and counted, like an input
-the SDK cannot express at all (NotExpressible), in `not_applicable`. The response that came over the wire
-is returned as an SdkResponse, which also says what the SDK did with it (returned, or raised which
-exception with which error code) for the SDK-level requirements. GET requests (discovery, Get Node) go
-out as plain HTTP through the inherited HttpTarget.
+oracle or a check reads (re-serialised the body, dropped, added or rewrote a header), nothing is sent: the
+case is not applicable to this target (ChangedOnTheWire) and counted, like an input the SDK cannot express
+at all (NotExpressible), in `not_applicable`. The response that came over the wire is returned as an
+SdkResponse, which also says what the SDK did with it (returned, or raised which exception with which error
+code) for the SDK-level requirements. GET requests (discovery, Get Node) go out as plain HTTP through the
+inherited HttpTarget. Other releases run in their own environment and process (sdk_process.py).
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -30,119 +28,56 @@ from urllib3.util.retry import Retry
 
 from conformance.config import Settings
 from conformance.models import HarnessError, Request, Response, UsageError
-from conformance.rules import (
-    AUTH_BAD_SIGNATURE,
-    AUTH_OMIT,
-    OPTION_KEY,
-    OPTIONS,
-    REIMAGE_PATH,
-    auth_directive,
-    parse_http_date,
-    strip_auth_directive,
-)
+from conformance.rules import AUTH_BAD_SIGNATURE, AUTH_OMIT, OPTIONS, REIMAGE_PATH, parse_http_date
+from conformance.spec import SdkRelease, sdk
 from conformance.targets.auth import make_signer, shared_key_from_env, token_source
 from conformance.targets.base import ChangedOnTheWire, NotExpressible
 from conformance.targets.http import HttpTarget
+from conformance.targets.sdk_call import (
+    WRONG_KEY,
+    SdkCall,
+    SdkRefused,
+    SdkResponse,
+    json_body,
+    option_of,
+    plain_get,
+    query_timeout,
+    reimage_only,
+    sdk_request,
+    typed_headers,
+)
 
-SDK_LABEL = "azure-batch 14.1.0"
-SDK_API_VERSION = "2023-11-01.18.0"
-# A well-formed key no account has: how an SDK user produces a signature that does not verify.
-WRONG_KEY = "d3Jvbmcta2V5LWZvci1iYXRjaC1jb25mb3JtYW5jZS0wMA=="
-_TYPED_HEADERS = ("client-request-id", "return-client-request-id", "ocp-date")
+RELEASE = "14.1.0"
+SDK_LABEL = f"azure-batch {RELEASE}"
+SDK_API_VERSION = sdk(RELEASE).api_version
 # The headers the oracle and the checks read: the SDK must send them exactly as generated.
-_JUDGED_HEADERS = (*_TYPED_HEADERS, "Content-Type", "Authorization")
+_JUDGED_HEADERS = ("client-request-id", "return-client-request-id", "ocp-date", "Content-Type", "Authorization")
 # What signing adds to a request that names no Authorization (HttpTarget's signer adds the same): no change.
 _SIGNING_HEADERS = frozenset({"authorization", "ocp-date"})
 CHANGED, INEXPRESSIBLE = "changed by the SDK on the wire", "not expressible through the SDK"
-_HEADER_VALUE = re.compile(r"^\S[^\r\n]*$|^$")  # what requests itself accepts as a header value
-_INT = re.compile(r"^-?[1-9][0-9]*$|^0$")
 
-
-@dataclass(frozen=True)
-class SdkCall:
-    """What the SDK did with the response: returned normally, or raised (exception type, error code)."""
-
-    returned: bool
-    exception: str | None = None
-    error_code: str | None = None
-    has_error_model: bool = False
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class SdkResponse(Response):
-    """The wire response, plus what the SDK made of it."""
-
-    sdk: SdkCall | None = None
-
-
-def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError("duplicate key")
-    return dict(pairs)
-
-
-def _body_option(body: bytes | None) -> str | None:
-    """The nodeReimageOption an SDK call needs to produce this body; NotExpressible otherwise."""
-    if not body:
-        return None
-    try:
-        doc = json.loads(body.decode("utf-8"), object_pairs_hook=_json_pairs)
-    except (UnicodeDecodeError, ValueError):
-        raise NotExpressible(f"{SDK_LABEL} cannot send a body that is not JSON") from None
-    if not isinstance(doc, dict) or set(doc) != {OPTION_KEY} or doc[OPTION_KEY] not in OPTIONS:
-        raise NotExpressible(f"{SDK_LABEL} sends only no body or {{\"{OPTION_KEY}\": one of "
-                             f"{', '.join(OPTIONS)}}}")
-    return str(doc[OPTION_KEY])
-
-
-def _query_arguments(request: Request) -> int | None:
-    """The timeout argument; NotExpressible for a query the SDK would not build."""
-    names = [k for k, _ in request.query]
-    if len(names) != len(set(names)) or not set(names) <= {"api-version", "timeout"}:
-        raise NotExpressible(f"{SDK_LABEL} sends only api-version and timeout, once each")
-    if request.query_value("api-version") != SDK_API_VERSION:
-        raise NotExpressible(f"{SDK_LABEL} always sends api-version={SDK_API_VERSION}")
-    timeout = request.query_value("timeout")
-    if timeout is None:
-        return None
-    if not _INT.match(timeout):
-        raise NotExpressible(f"{SDK_LABEL} sends timeout only as an integer")
-    return int(timeout)
+__all__ = ["SDK_API_VERSION", "SDK_LABEL", "WRONG_KEY", "SdkCall", "SdkResponse", "SdkTarget", "sdk_arguments"]
 
 
 def sdk_arguments(request: Request) -> dict[str, Any]:
     """The compute_node.reimage keyword arguments for a reimage Request; NotExpressible when there are none."""
-    if request.method.upper() != "POST" or request.path is not None:
-        raise NotExpressible(f"{SDK_LABEL} reimage sends only POST /pools/{{pool}}/nodes/{{node}}/reimage")
-    names = [k.lower() for k, _ in request.headers]
-    if len(names) != len(set(names)):
-        raise NotExpressible(f"{SDK_LABEL} sends each header once")
-    extra = set(names) - {*_TYPED_HEADERS, "content-type"}
-    if extra:
-        raise NotExpressible(f"{SDK_LABEL} reimage cannot send header(s) {', '.join(sorted(extra))}")
-    ctype = request.header("content-type")
-    if ctype is not None and not ctype.lower().startswith("application/json"):
-        raise NotExpressible(f"{SDK_LABEL} always sends Content-Type application/json")
-    crid, ret, date = (request.header(h) for h in _TYPED_HEADERS)
-    if crid is not None and not _HEADER_VALUE.match(crid):
-        raise NotExpressible(f"{SDK_LABEL} (requests) cannot send that client-request-id value")
-    if ret not in (None, "true", "false"):
-        raise NotExpressible(f"{SDK_LABEL} sends return-client-request-id only as true or false")
-    when = parse_http_date(date) if date is not None else None
-    if date is not None and when is None:
-        raise NotExpressible(f"{SDK_LABEL} sends ocp-date only as an RFC 1123 date")
+    reimage_only(request, SDK_LABEL)
+    crid, ret, date = typed_headers(request, SDK_LABEL)
+    timeout = query_timeout(request, SDK_LABEL, SDK_API_VERSION, "timeout")
+    option = option_of(json_body(request.body, SDK_LABEL), SDK_LABEL, OPTIONS)
+    if request.body and option is None:
+        raise NotExpressible(f"{SDK_LABEL} sends no body without a nodeReimageOption")
     options_type = _sdk("azure.batch.models", "ComputeNodeReimageOptions")
     # every argument explicit: the model's defaults (timeout=30, return_client_request_id=False) would be sent
-    options = options_type(timeout=_query_arguments(request), client_request_id=crid,
-                           return_client_request_id=None if ret is None else ret == "true", ocp_date=when)
+    options = options_type(timeout=timeout, client_request_id=crid,
+                           return_client_request_id=None if ret is None else ret == "true",
+                           ocp_date=parse_http_date(date) if date is not None else None)
     # The SDK's own Content-Type carries "; charset=utf-8", which the oracle reads as another media type:
     # the generated one goes through custom_headers (the SDK's public way to set a header).
-    custom = {"Content-Type": ctype} if ctype is not None else None
-    return {"pool_id": request.pool_id, "node_id": request.node_id,
-            "node_reimage_option": _body_option(request.body), "compute_node_reimage_options": options,
-            "custom_headers": custom}
+    ctype = request.header("Content-Type")
+    return {"pool_id": request.pool_id, "node_id": request.node_id, "node_reimage_option": option,
+            "compute_node_reimage_options": options,
+            "custom_headers": {"Content-Type": ctype} if ctype is not None else None}
 
 
 def wire_request(prepared: requests.PreparedRequest, base_path: str) -> Request:
@@ -155,11 +90,8 @@ def wire_request(prepared: requests.PreparedRequest, base_path: str) -> Request:
     body = raw.encode("utf-8") if isinstance(raw, str) else None if raw is None else bytes(raw)
     return Request(pool, node, method=(prepared.method or "").upper(),
                    query=tuple(parse_qsl(url.query, keep_blank_values=True)),
-                   headers=tuple((k, _text(v)) for k, v in prepared.headers.items()), body=body, path=path)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+                   headers=tuple((k, v if isinstance(v, str) else v.decode("latin-1"))
+                                 for k, v in prepared.headers.items()), body=body, path=path)
 
 
 def wire_mismatch(request: Request, wire: Request) -> str | None:
@@ -186,8 +118,7 @@ def wire_mismatch(request: Request, wire: Request) -> str | None:
 
 
 class _WireAdapter(HTTPAdapter):
-    """Sees the signed request the SDK built: keeps it as the request sent, refuses a changed one unsent,
-    keeps the raw response."""
+    """Sees the signed request the SDK built: refuses a mismatch unsent, keeps the raw response."""
 
     def __init__(self, owner: SdkTarget) -> None:
         super().__init__()
@@ -213,6 +144,8 @@ class SdkTarget(HttpTarget):
     """Reimage through azure-batch 14.1.0's BatchServiceClient; GETs as plain HTTP."""
 
     name = "sdk"
+
+    release: SdkRelease = sdk(RELEASE)
 
     def __init__(self, base_url: str, settings: Settings) -> None:
         if settings.api_version != SDK_API_VERSION:
@@ -265,8 +198,17 @@ class SdkTarget(HttpTarget):
             self._clients[kind] = client
         return self._clients[kind]
 
+    def express(self, request: Request) -> None:
+        """NotExpressible, sending nothing, when compute_node.reimage cannot send this request."""
+        if not plain_get(request):
+            try:
+                sdk_arguments(sdk_request(request, SDK_LABEL)[0])
+            except NotExpressible:
+                self.not_applicable[INEXPRESSIBLE] += 1
+                raise
+
     def _send_once(self, request: Request) -> Response:
-        if request.method.upper() == "GET" and request.path is not None and "/reimage" not in request.path:
+        if plain_get(request):
             return super()._send_once(request)
         self.last_sent = None  # set by the adapter to the request the SDK built, once it goes on the wire
         try:
@@ -276,11 +218,7 @@ class SdkTarget(HttpTarget):
             raise
 
     def _reimage(self, request: Request) -> Response:
-        directive = auth_directive(request)
-        if directive is not None:
-            request = strip_auth_directive(request)
-        if request.header("Authorization") is not None:
-            raise NotExpressible(f"{SDK_LABEL} computes Authorization itself; it cannot send a given one")
+        request, directive = sdk_request(request, SDK_LABEL)
         kwargs = sdk_arguments(request)
         kind = {AUTH_OMIT: "none", AUTH_BAD_SIGNATURE: "wrong-key"}.get(directive or "", "signed")
         with self._call_lock:
@@ -296,26 +234,31 @@ class SdkTarget(HttpTarget):
 
         started = time.monotonic()
         try:
-            client.compute_node.reimage(**kwargs, raw=True)
-            call = SdkCall(returned=True)
+            value = client.compute_node.reimage(**kwargs, raw=True)
+            call = SdkCall(returned=True, value=type(value).__name__, release=RELEASE)
         except NotExpressible:
             raise
         except BatchErrorException as err:
             code = getattr(err.error, "code", None)
             call = SdkCall(False, type(err).__name__, code if isinstance(code, str) else None,
-                           err.error is not None)
+                           err.error is not None, exception_types=_bases(err), release=RELEASE)
         except ClientRequestError as err:
             raise HarnessError(f"{SDK_LABEL} could not reach {self.base_url}: {_cause(err)}") from None
         except Exception as err:  # the SDK's own failure modes are many: record which one
+            call = SdkCall(False, type(err).__name__, detail=str(err)[:200], exception_types=_bases(err),
+                           sent=self.captured is not None, release=RELEASE)
             if self.captured is None:
-                raise NotExpressible(f"{SDK_LABEL} refused the input before sending "
-                                     f"({type(err).__name__})") from None
-            call = SdkCall(False, type(err).__name__, detail=str(err)[:200])
+                raise SdkRefused(f"{SDK_LABEL} refused the input before sending ({type(err).__name__})",
+                                 call) from None
         raw = self.captured
         if raw is None:
             raise HarnessError(f"{SDK_LABEL} returned without a response from {self.base_url}")
         return SdkResponse(raw.status_code, tuple(raw.headers.items()), raw.content,
                            time.monotonic() - started, sdk=call)
+
+
+def _bases(err: Exception) -> tuple[str, ...]:
+    return tuple(k.__name__ for k in type(err).__mro__)
 
 
 def _sdk(module: str, name: str) -> Any:
