@@ -16,6 +16,7 @@ from conformance.redaction import redact_text
 from conformance.reporting.junit import Case, Outcome
 from conformance.reporting.junit import write_junit as write_junit_file
 from conformance.reporting.results import STATUSES, RequirementResult, RunResult
+from conformance.reporting.sections import buckets_html
 
 STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "undecided": "#8d6e00",
                   "not-applicable": "#757575", "incomplete": "#8d6e00"}
@@ -242,7 +243,8 @@ def _verdict_note(run: RunResult) -> str:
 
 
 def summary_html(run: RunResult) -> str:
-    """Verdict, configuration, counts per level and status, the outcome plot and the requirement matrix."""
+    """Verdict, then the distinct failures, then configuration, counts per level and status, the outcome plot and
+    the requirement matrix."""
     config = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in run.config.items())
     colour = STATUS_COLOURS[run.verdict]
     failures = "".join(f'<div id="bc-{_e(rid)}">{failure_html(r)}</div>'
@@ -254,6 +256,7 @@ def summary_html(run: RunResult) -> str:
 <div id="bc-verdict-banner" style="background:{colour}">Verdict:
  <span id="bc-verdict">{run.verdict.upper()}</span></div>
 <p id="bc-verdict-note">{_e(_verdict_note(run))}</p>
+{buckets_html(run.buckets())}
 <table class="bc-facts">{_facts(run)}</table>
 <h3>Counts per level and status</h3>{_status_bar(run)}{_counts(run)}
 {'<h3>Harness errors</h3><ul id="bc-harness-errors">' + errors + '</ul>' if errors else ''}
@@ -292,3 +295,13 @@ def write_html(run: RunResult, path: Path, title: str) -> None:
     """Write standalone_html() to path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(standalone_html(run, title), encoding="utf-8")
+
+
+def closing_lines(results: dict[str, Any]) -> list[str]:
+    """What the terminal shows after the verdict line, from results.json: the distinct failures."""
+    lines = []
+    buckets = results.get("buckets") or []
+    if buckets:
+        lines.append(f"  {len(buckets)} distinct failure(s):")
+        lines += [f"    [{b['id']}] {b['title']}: {', '.join(b['requirements'])}" for b in buckets]
+    return [redact_text(line) for line in lines]

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from conformance.reporting.buckets import Bucket, bucket_failures
 from conformance.spec import Requirement
 
 Status = Literal["pass", "fail", "error", "undecided", "not-applicable"]
@@ -126,12 +127,17 @@ class RunResult:
             per[r.status] += 1
         return out
 
+    def buckets(self) -> list[Bucket]:
+        """The distinct failure signatures, each naming the requirements it broke (reporting.buckets)."""
+        return bucket_failures((rid, r.requirement.level, r.first_failure) for rid, r in self.requirements.items()
+                               if r.status == "fail" and r.first_failure is not None)
+
     def to_json(self) -> dict[str, Any]:
         """The results.json document."""
         return {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
                 "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
                 "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
-                "harness_errors": self.harness_errors,
+                "harness_errors": self.harness_errors, "buckets": [b.to_json() for b in self.buckets()],
                 "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
 
     def write(self, path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
+from conformance.reporting.report import closing_lines
 from conformance.run.plugin import OPTIONS, run_settings
 from conformance.run.setup import NOT_APPLICABLE_KEY
 
@@ -56,6 +57,8 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
     verdict = results.get("verdict")
     print(f"batch-conformance: verdict {str(verdict).upper()}{_not_applicable(results)}; reports in "
           f"{results_path.parent}/ (results.json, junit.xml, report.html)")
+    for line in closing_lines(results):
+        print(line)
     if verdict == "fail":
         return EXIT_FAIL
     if verdict == "error" or pytest_code not in (0, 1):
