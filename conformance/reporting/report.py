@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from conformance.redaction import redact_text
+from conformance.reporting.badge import badge_svg
 from conformance.reporting.junit import Case, Outcome
 from conformance.reporting.junit import write_junit as write_junit_file
 from conformance.reporting.results import STATUSES, RequirementResult, RunResult
-from conformance.reporting.sections import buckets_html
+from conformance.reporting.sections import buckets_html, record_html
 
 STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "undecided": "#8d6e00",
                   "not-applicable": "#757575", "incomplete": "#8d6e00"}
@@ -68,11 +69,24 @@ def write_results(run: RunResult, path: Path) -> None:
     path.write_text(json.dumps(redact_doc(run.to_json()), indent=1, default=str) + "\n")
 
 
+def run_badge(run: RunResult) -> str:
+    """badge.svg: the verdict and how many applicable MUST requirements were decided (passed or failed)."""
+    musts = [r for r in run.requirements.values() if r.requirement.level == "MUST" and r.status != "not-applicable"]
+    decided = sum(1 for r in musts if r.status in ("pass", "fail"))
+    inapplicable = sum(1 for r in run.requirements.values()
+                       if r.requirement.level == "MUST" and r.status == "not-applicable")
+    title = (f"batch-conformance {run.suite_version}, api-version {run.api_version}: verdict {run.verdict}; "
+             f"{decided} of {len(musts)} applicable MUST requirements decided ({inapplicable} not applicable)")
+    return badge_svg("batch-conformance", f"{run.verdict} | {decided}/{len(musts)} MUST decided",
+                     STATUS_COLOURS[run.verdict], title=title)
+
+
 def write_reports(run: RunResult, report_dir: Path) -> None:
-    """results.json and junit.xml (the run's HTML report is pytest-html's, with our sections in it)."""
+    """results.json, junit.xml and badge.svg (the run's HTML report is pytest-html's, with our sections in it)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     write_results(run, report_dir / "results.json")
     write_junit(run, report_dir / "junit.xml")
+    (report_dir / "badge.svg").write_text(run_badge(run), encoding="utf-8")
 
 
 def _e(value: Any) -> str:
@@ -243,8 +257,8 @@ def _verdict_note(run: RunResult) -> str:
 
 
 def summary_html(run: RunResult) -> str:
-    """Verdict, then the distinct failures, then configuration, counts per level and status, the outcome plot and
-    the requirement matrix."""
+    """Verdict, then the distinct failures and the certification record, then counts per level and status,
+    configuration, the requirement matrix, the outcome plot and each failure."""
     config = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in run.config.items())
     colour = STATUS_COLOURS[run.verdict]
     failures = "".join(f'<div id="bc-{_e(rid)}">{failure_html(r)}</div>'
@@ -257,7 +271,7 @@ def summary_html(run: RunResult) -> str:
  <span id="bc-verdict">{run.verdict.upper()}</span></div>
 <p id="bc-verdict-note">{_e(_verdict_note(run))}</p>
 {buckets_html(run.buckets())}
-<table class="bc-facts">{_facts(run)}</table>
+{record_html(run.record, run.duration) or f'<table class="bc-facts">{_facts(run)}</table>'}
 <h3>Counts per level and status</h3>{_status_bar(run)}{_counts(run)}
 {'<h3>Harness errors</h3><ul id="bc-harness-errors">' + errors + '</ul>' if errors else ''}
 <details><summary>Configuration (redacted)</summary><table id="bc-config">{config}</table></details>

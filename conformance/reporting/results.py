@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from conformance.reporting.buckets import Bucket, bucket_failures
 from conformance.spec import Requirement
+
+if TYPE_CHECKING:
+    from conformance.reporting.record import Record
 
 Status = Literal["pass", "fail", "error", "undecided", "not-applicable"]
 Verdict = Literal["pass", "fail", "error", "incomplete"]
@@ -18,6 +21,7 @@ STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "undecided", "not-appli
 # A status only moves forward: undecided (or not applicable) -> passed -> harness error -> failed. Once a
 # requirement failed, nothing later makes it pass; a harness error never turns into a pass.
 RANK: dict[Status, int] = {"undecided": 0, "not-applicable": 0, "pass": 1, "error": 2, "fail": 3}
+MAX_SERVERS = 5  # a target behind a load balancer may name several servers; a few say enough
 
 
 @dataclass
@@ -99,6 +103,13 @@ class RunResult:
     requirements: dict[str, RequirementResult] = field(default_factory=dict)
     duration: float = 0.0
     harness_errors: list[str] = field(default_factory=list)
+    servers: list[str] = field(default_factory=list)  # the distinct Server headers the target sent
+    record: Record | None = None  # the certification record, once the run finished
+
+    def note_server(self, value: str | None) -> None:
+        """Remember a Server header the target sent (the record names the target by it)."""
+        if value and value not in self.servers and len(self.servers) < MAX_SERVERS:
+            self.servers.append(value)
 
     @property
     def verdict(self) -> Verdict:
@@ -134,11 +145,14 @@ class RunResult:
 
     def to_json(self) -> dict[str, Any]:
         """The results.json document."""
-        return {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
-                "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
-                "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
-                "harness_errors": self.harness_errors, "buckets": [b.to_json() for b in self.buckets()],
-                "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
+        doc = {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
+               "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
+               "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
+               "harness_errors": self.harness_errors, "buckets": [b.to_json() for b in self.buckets()],
+               "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
+        if self.record is not None:
+            doc["record"] = self.record.to_json()
+        return doc
 
     def write(self, path: Path) -> None:
         """Write results.json."""

@@ -56,7 +56,7 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
         return EXIT_ERROR
     verdict = results.get("verdict")
     print(f"batch-conformance: verdict {str(verdict).upper()}{_not_applicable(results)}; reports in "
-          f"{results_path.parent}/ (results.json, junit.xml, report.html)")
+          f"{results_path.parent}/ (results.json, junit.xml, report.html, badge.svg)")
     for line in closing_lines(results):
         print(line)
     if verdict == "fail":

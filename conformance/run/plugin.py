@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -209,7 +210,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = config.stash[RUN_KEY]
     close_run(run, f"the run stopped early (pytest exit status {int(exitstatus)})")
     run.duration = time.monotonic() - config.stash.get(_START, time.monotonic())
-    write_reports(run, Path(settings_from_config(config).report_dir))
+    settings = settings_from_config(config)
+    conclude(run, settings)
+    write_reports(run, Path(settings.report_dir))
+
+
+def conclude(run: RunResult, settings: Settings) -> None:
+    """What a finished run adds to its results: the certification record."""
+    from conformance.reporting.record import certification_record
+    from conformance.run.spec_driven import selected
+
+    finished = datetime.now(UTC)
+    run.record = certification_record(run, settings, finished=finished, swagger=selected(settings))
 
 
 @pytest.hookimpl(optionalhook=True)
