@@ -11,6 +11,7 @@ from conformance.reporting.buckets import Bucket, bucket_failures
 from conformance.spec import Requirement
 
 if TYPE_CHECKING:
+    from conformance.reporting.expectations import Gate
     from conformance.reporting.record import Record
 
 Status = Literal["pass", "fail", "error", "undecided", "not-applicable"]
@@ -105,6 +106,7 @@ class RunResult:
     harness_errors: list[str] = field(default_factory=list)
     servers: list[str] = field(default_factory=list)  # the distinct Server headers the target sent
     record: Record | None = None  # the certification record, once the run finished
+    gate: Gate | None = None  # the run judged against an expectations file, when one was given
 
     def note_server(self, value: str | None) -> None:
         """Remember a Server header the target sent (the record names the target by it)."""
@@ -152,6 +154,8 @@ class RunResult:
                "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
         if self.record is not None:
             doc["record"] = self.record.to_json()
+        if self.gate is not None:
+            doc["expectations"] = self.gate.to_json()
         return doc
 
     def write(self, path: Path) -> None:

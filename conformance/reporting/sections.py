@@ -1,4 +1,4 @@
-"""The report sections that lead the summary: failure buckets, the certification record.
+"""The report sections that lead the summary: failure buckets, the expectations gate, the certification record.
 
 Plain HTML (inline styles only) for summary_html() in report.py; every text is redacted and escaped here.
 """
@@ -10,7 +10,11 @@ from typing import Any
 
 from conformance.redaction import redact_text
 from conformance.reporting.buckets import Bucket
+from conformance.reporting.expectations import Gate, GateEntry
 from conformance.reporting.record import Record
+
+GATE_COLOURS = {"expected": "#2e7d32", "unexpected": "#c62828", "unexpected pass": "#1565c0", "expired": "#c62828",
+                "not applicable": "#757575", "not run": "#757575"}
 
 
 def _e(value: Any) -> str:
@@ -33,6 +37,38 @@ def buckets_html(buckets: list[Bucket]) -> str:
     return (f'<h3>Distinct failures</h3><p id="bc-bucket-note">{len(buckets)} distinct failure signature(s) (status, '
             f'error code, the class of input that draws it) behind {failed} failed requirement(s):</p>'
             f'<ol id="bc-buckets">{"".join(items)}</ol>')
+
+
+def _gate_row(entry: GateEntry) -> str:
+    exp = entry.expected
+    reason, link, expires = (exp.reason, exp.link, exp.expires) if exp else ("not in the file", "", None)
+    link_html = f' <a href="{_e(link)}">{_e(link)}</a>' if link.startswith(("http://", "https://")) else _e(link)
+    counts = entry.counts or "nothing"
+    return (f'<tr class="bc-gate-row" id="bc-gate-{_e(entry.requirement)}" data-outcome="{_e(entry.outcome)}">'
+            f"<td>{_e(entry.requirement)}</td><td>{_e(entry.level)}</td>"
+            f"<td>{_e(exp.status if exp else '-')}</td><td>{_e(entry.status)}</td>"
+            f'<td class="bc-gate-outcome" style="color:{GATE_COLOURS[entry.outcome]};font-weight:bold">'
+            f"{_e(entry.outcome)}</td><td>{_e(counts)}</td>"
+            f"<td>{_e(reason)}{link_html}</td><td>{_e(expires or '')}</td></tr>")
+
+
+def gate_html(gate: Gate | None) -> str:
+    """The run against its expectations file: unexpected results first, then the expected ones."""
+    if gate is None:
+        return ""
+    rank = ["unexpected", "expired", "unexpected pass", "expected", "not applicable", "not run"].index
+    rows = "".join(_gate_row(e) for e in sorted(gate.entries, key=lambda e: rank(e.outcome)))
+    tally = ", ".join(f"{n} {outcome}" for outcome, n in sorted(gate.tally().items(), key=lambda kv: rank(kv[0])))
+    colour = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00"}.get(gate.verdict, "#8d6e00")
+    strict = " (strict: an unexpected pass fails)" if gate.strict else ""
+    return (f'<h3>Against the expectations</h3><section id="bc-expectations"><p>Expectations file '
+            f'<code>{_e(gate.file)}</code>{strict}: <b id="bc-gate-verdict" style="color:{colour}">'
+            f'{gate.verdict.upper()}</b> (the exit code counts only what the file did not expect)'
+            f'{"; " + _e(tally) if tally else ""}.</p>'
+            '<table id="bc-gate"><tr><th>requirement</th><th>level</th><th>expected</th><th>result</th>'
+            '<th>outcome</th><th>counts as</th><th>reason</th><th>expires</th></tr>'
+            f'{rows or "<tr><td colspan=8>nothing to report: no failure, every expectation met</td></tr>"}'
+            "</table></section>")
 
 
 def record_html(record: Record | None, duration: float) -> str:

@@ -14,6 +14,7 @@ import pytest
 from conformance import __version__
 from conformance.config import Settings, load_settings
 from conformance.models import HarnessError, UsageError
+from conformance.reporting.expectations import load_expectations
 from conformance.reporting.results import RunResult
 from conformance.spec import Requirement
 
@@ -66,6 +67,10 @@ OPTIONS = (  # the one table for both command lines
     Option("account-name", {"metavar": "NAME", "help": "Batch account name for Shared Key"}),
     Option("auth", {"metavar": "SCHEME", "help": "none | sharedkey | entra | bearer"}),
     Option("no-schemathesis", {"action": "store_const", "const": True, "help": "switch the spec-driven layer off"}),
+    Option("expectations", {"metavar": "TOML_FILE", "help": "known deviations (expected fail or undecided): the exit "
+                                                            "code counts only unexpected results"}),
+    Option("strict-expectations", {"action": "store_const", "const": True,
+                                   "help": "with --expectations: an expected failure that now passes fails the run"}),
     Option("config", {"metavar": "TOML_FILE", "help": "TOML config file ([batch-conformance] table)"},
            run_name="bc-config"),
 )
@@ -92,6 +97,8 @@ def run_settings(values: Any) -> Settings:
         if settings.emulator_fault not in FAULTS:
             raise UsageError(f"--emulator-fault {settings.emulator_fault!r} is not a fault of the emulator "
                              "(batch-conformance emulator --list-faults)")
+    if settings.expectations:
+        load_expectations(settings.expectations)  # a malformed file is a usage error before anything runs
     return settings
 
 
@@ -216,12 +223,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def conclude(run: RunResult, settings: Settings) -> None:
-    """What a finished run adds to its results: the certification record."""
+    """What a finished run adds to its results: the certification record, and the gate over its expectations."""
+    from conformance.reporting.expectations import judge
     from conformance.reporting.record import certification_record
     from conformance.run.spec_driven import selected
 
     finished = datetime.now(UTC)
     run.record = certification_record(run, settings, finished=finished, swagger=selected(settings))
+    if settings.expectations:
+        run.gate = judge(load_expectations(settings.expectations),
+                         ((rid, r.requirement.level, r.status) for rid, r in run.requirements.items()),
+                         file=settings.expectations, strict=settings.strict_expectations, today=finished.date(),
+                         run_verdict=run.verdict)
 
 
 @pytest.hookimpl(optionalhook=True)
