@@ -1,4 +1,4 @@
-"""The batch-conformance command: run | emulator | validate-traffic | diff."""
+"""The batch-conformance command: run | emulator | validate-traffic | diff | expectations | compare."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("conformance.emulator.command", "serve the reference emulator on loopback"),
     "validate-traffic": ("conformance.traffic.command", "check recorded traffic (HAR or JSON exchanges) offline"),
     "diff": ("conformance.diff.command", "send the same cases at two api-versions and classify every difference"),
+    "expectations": ("conformance.gate.update", "write or refresh the expectations file (known deviations) from a run"),
+    "compare": ("conformance.gate.compare", "compare two runs' results.json per requirement; exit 1 on a regression"),
 }
 
 

@@ -1,9 +1,11 @@
-"""Regression gating end to end: runs against emulator faults with an expectations file."""
+"""Regression gating end to end: runs against emulator faults with an expectations file, `expectations update`,
+and `compare` on the results.json those runs wrote."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 
 from conformance.cli import main
+from conformance.gate.compare import Change
 
 from conftest import read_results
 
@@ -128,3 +131,75 @@ def test_run_malformed_expectations_exits_2_with_one_line_before_anything_runs(
     err = capsys.readouterr().err
     assert err.startswith(f"batch-conformance: error: expectations file {bad} is not TOML") and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_expectations_update_keeps_reasons_adds_the_new_failure_and_its_rerun_exits_0(
+        tmp_path: Path, known: Path, second: Gated) -> None:
+    path = tmp_path / "exp.toml"
+    path.write_text(known.read_text())
+    assert main(["expectations", "update", str(second.report_dir / "results.json"), "--file", str(path)]) == 0
+    text = path.read_text()
+    assert 'reason = "our gateway answers 500 for unknown nodes"' in text and "expires = 2999-12-31" in text
+    assert "[requirement.SEM-BAD-BODY]" in text and "TODO: say why this is accepted" in text
+    rerun = _run(tmp_path / "r", "--emulator-fault", SECOND_FAULT, "--expectations", str(path))
+    assert rerun.code == 0 and set(rerun.outcomes().values()) == {"expected"}
+
+
+def _other_version(tmp_path: Path, source: Path) -> Path:
+    doc = json.loads(source.read_text())
+    doc["suite_version"] = "0.0.1"
+    path = tmp_path / "old-suite.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_expectations_update_results_of_another_suite_version_exits_2_one_line(
+        tmp_path: Path, first: Gated, capsys: pytest.CaptureFixture[str]) -> None:
+    other = _other_version(tmp_path, first.report_dir / "results.json")
+    assert main(["expectations", "update", str(other), "--file", str(tmp_path / "e.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "written by batch-conformance 0.0.1, this is 0.1.0" in err and err.count("\n") == 1
+    assert not (tmp_path / "e.toml").exists()
+
+
+def test_compare_two_runs_names_the_regression_and_exits_1(tmp_path: Path, first: Gated, second: Gated,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["compare", str(first.report_dir / "results.json"), str(second.report_dir / "results.json"),
+                 "--report-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    assert code == 1 and doc["regressions"] == ["SEM-BAD-BODY"]
+    assert "  REGRESSION new failure: SEM-BAD-BODY (MUST) pass -> fail" in out.splitlines()
+    failed = [c.get("name") for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+              if c.find("failure") is not None]
+    assert failed == ["SEM-BAD-BODY"] and (tmp_path / "report.html").stat().st_size > 1000
+
+
+def test_compare_the_other_way_round_is_a_fix_exit_0(tmp_path: Path, first: Gated, second: Gated) -> None:
+    code = main(["compare", str(second.report_dir / "results.json"), str(first.report_dir / "results.json"),
+                 "--report-dir", str(tmp_path)])
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    assert code == 0 and [(c["requirement"], c["change"]) for c in doc["changes"]] == [("SEM-BAD-BODY", "fixed")]
+    assert [b["input"] for b in doc["buckets"]["gone"]] == ["SEM-BAD-BODY"]
+
+
+def test_compare_results_of_another_suite_version_exits_2(tmp_path: Path, first: Gated,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    other = _other_version(tmp_path, first.report_dir / "results.json")
+    assert main(["compare", str(other), str(first.report_dir / "results.json"), "--report-dir", str(tmp_path)]) == 2
+    assert "written by batch-conformance 0.0.1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("level", "old", "new", "kind", "regression"), [
+    ("MUST", "pass", "fail", "new failure", True),
+    ("MUST", "pass", "undecided", "newly undecided", True),
+    ("MUST", "pass", "not-applicable", "now not applicable", True),
+    ("MUST", "pass", "not run", "not run", True),
+    ("MUST", "fail", "undecided", "no longer failing (undecided)", False),
+    ("MUST", "undecided", "pass", "newly passing", False),
+    ("MUST", "not run", "fail", "new failure", True),
+    ("SHOULD", "pass", "fail", "new failure", False),
+])
+def test_compare_change_kind_and_regression(level: str, old: str, new: str, kind: str, regression: bool) -> None:
+    change = Change("X", level, old, new)
+    assert (change.kind, change.regression) == (kind, regression)

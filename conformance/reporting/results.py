@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from conformance import __version__
+from conformance.models import UsageError
 from conformance.reporting.buckets import Bucket, bucket_failures
 from conformance.spec import Requirement
 
@@ -164,4 +166,25 @@ class RunResult:
         path.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
 
 
-__all__ = ["STATUSES", "RequirementResult", "RunResult", "Status", "Verdict", "asdict"]
+def read_results_file(path: str | Path) -> dict[str, Any]:
+    """A results.json this version of the suite wrote, checked enough to compare and gate on; UsageError in one
+    line for anything else (not JSON, not a results.json, another suite version, an unknown status)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path} is not JSON: {err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("requirements"), dict) or "suite_version" not in doc:
+        raise UsageError(f"{path} is not a batch-conformance results.json (no suite_version and requirements)")
+    if doc["suite_version"] != __version__:
+        raise UsageError(f"{path} was written by batch-conformance {doc['suite_version']}, this is {__version__}: "
+                         "statuses may not mean the same; rerun the suite with this version")
+    for rid, entry in doc["requirements"].items():
+        status = entry.get("status") if isinstance(entry, dict) else None
+        if status not in STATUSES or entry.get("level") not in ("MUST", "SHOULD"):
+            raise UsageError(f"{path}: requirement {rid} has status {status!r}, not one of {', '.join(STATUSES)}")
+    return doc
+
+
+__all__ = ["STATUSES", "RequirementResult", "RunResult", "Status", "Verdict", "asdict", "read_results_file"]
