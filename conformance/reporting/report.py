@@ -102,12 +102,14 @@ def run_badge(run: RunResult) -> str:
                      STATUS_COLOURS[run.verdict], title=title)
 
 
-def write_reports(run: RunResult, report_dir: Path) -> None:
-    """results.json, junit.xml and badge.svg (the run's HTML report is pytest-html's, with our sections in it)."""
+def write_reports(run: RunResult, report_dir: Path, *, badge: bool = False) -> None:
+    """results.json, junit.xml and, for a run of the suite, badge.svg (the run's HTML report is pytest-html's,
+    with our sections in it; validate-traffic certifies nothing, so it gets no badge)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     write_results(run, report_dir / "results.json")
     write_junit(run, report_dir / "junit.xml")
-    (report_dir / "badge.svg").write_text(run_badge(run), encoding="utf-8")
+    if badge:
+        (report_dir / "badge.svg").write_text(run_badge(run), encoding="utf-8")
 
 
 def _e(value: Any) -> str:
@@ -334,6 +336,20 @@ def write_html(run: RunResult, path: Path, title: str) -> None:
     path.write_text(standalone_html(run, title), encoding="utf-8")
 
 
+
+def _gate_line(entry: dict[str, Any], results: dict[str, Any]) -> str:
+    """One result the gate did not expect (or an expectation that ran out), as the terminal shows it."""
+    said = entry["expectation"] or {}
+    if entry["outcome"] == "expired":
+        why = f"expected {said['expected']}, expires {said['expires']}"
+    else:
+        why = f"expected {said['expected']}" if said else "not in the file"
+    counts = f", counts as {entry['counts']}" if entry["counts"] else ""
+    remedy = (results.get("requirements") or {}).get(entry["requirement"], {}).get("remedy")
+    decide = f"; to decide it: {remedy}" if entry["status"] == "undecided" and remedy else ""
+    return f"  {entry['outcome']}: {entry['requirement']} ({entry['level']}) {entry['status']}; {why}{counts}{decide}"
+
+
 def closing_lines(results: dict[str, Any]) -> list[str]:
     """What the terminal shows after the verdict line, from results.json: the distinct failures, then (with an
     expectations file) the gate's verdict and every result it did not expect."""
@@ -347,11 +363,6 @@ def closing_lines(results: dict[str, Any]) -> list[str]:
         tally = ", ".join(f"{n} {outcome}" for outcome, n in gate.get("tally", {}).items()) or "nothing to report"
         lines.append(f"batch-conformance: against the expectations in {gate['file']}: {gate['verdict'].upper()} "
                      f"({tally})")
-        for e in gate.get("entries", []):
-            if e["outcome"] in ("unexpected", "expired", "unexpected pass"):
-                said = e["expectation"] or {}
-                why = (f"expected {said['expected']}, expires {said['expires']}" if e["outcome"] == "expired"
-                       else f"expected {said['expected']}" if said else "not in the file")
-                counts = f", counts as {e['counts']}" if e["counts"] else ""
-                lines.append(f"  {e['outcome']}: {e['requirement']} ({e['level']}) {e['status']}; {why}{counts}")
+        lines += [_gate_line(e, results) for e in gate.get("entries", [])
+                  if e["outcome"] in ("unexpected", "expired", "unexpected pass")]
     return [redact_text(line) for line in lines]

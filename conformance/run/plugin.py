@@ -219,7 +219,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run.duration = time.monotonic() - config.stash.get(_START, time.monotonic())
     settings = settings_from_config(config)
     conclude(run, settings)
-    write_reports(run, Path(settings.report_dir))
+    write_reports(run, Path(settings.report_dir), badge=True)
 
 
 def conclude(run: RunResult, settings: Settings) -> None:
