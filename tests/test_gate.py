@@ -203,3 +203,17 @@ def test_compare_results_of_another_suite_version_exits_2(tmp_path: Path, first:
 def test_compare_change_kind_and_regression(level: str, old: str, new: str, kind: str, regression: bool) -> None:
     change = Change("X", level, old, new)
     assert (change.kind, change.regression) == (kind, regression)
+
+
+def test_run_expectations_broken_during_the_run_leave_the_plain_verdict_and_say_why(tmp_path: Path) -> None:
+    from conformance.config import Settings
+    from conformance.reporting.results import RunResult
+    from conformance.run.plugin import conclude
+
+    broken = tmp_path / "e.toml"
+    broken.write_text("expected = ")  # read fine at the start, then overwritten
+    run = RunResult(target="embedded emulator", api_version="2023-11-01.18.0", seed=0, profile="quick",
+                    suite_version="0.1.0")
+    conclude(run, Settings(api_version="2023-11-01.18.0", expectations=str(broken)))
+    assert run.gate is None and run.record is not None
+    assert run.harness_errors == [f"expectations file {broken} is not TOML: Invalid value (at end of document)"]

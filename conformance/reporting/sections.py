@@ -42,7 +42,8 @@ def buckets_html(buckets: list[Bucket]) -> str:
 def _gate_row(entry: GateEntry) -> str:
     exp = entry.expected
     reason, link, expires = (exp.reason, exp.link, exp.expires) if exp else ("not in the file", "", None)
-    link_html = f' <a href="{_e(link)}">{_e(link)}</a>' if link.startswith(("http://", "https://")) else _e(link)
+    link_html = (f' <a href="{_e(link)}">{_e(link)}</a>' if link.startswith(("http://", "https://"))
+                 else f" {_e(link)}" if link else "")  # only web links become links (no javascript: from a file)
     counts = entry.counts or "nothing"
     return (f'<tr class="bc-gate-row" id="bc-gate-{_e(entry.requirement)}" data-outcome="{_e(entry.outcome)}">'
             f"<td>{_e(entry.requirement)}</td><td>{_e(entry.level)}</td>"

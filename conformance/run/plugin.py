@@ -230,11 +230,16 @@ def conclude(run: RunResult, settings: Settings) -> None:
 
     finished = datetime.now(UTC)
     run.record = certification_record(run, settings, finished=finished, swagger=selected(settings))
-    if settings.expectations:
-        run.gate = judge(load_expectations(settings.expectations),
-                         ((rid, r.requirement.level, r.status) for rid, r in run.requirements.items()),
-                         file=settings.expectations, strict=settings.strict_expectations, today=finished.date(),
-                         run_verdict=run.verdict)
+    if not settings.expectations:
+        return
+    try:
+        expected = load_expectations(settings.expectations)
+    except UsageError as err:  # read at the start; broken since: no gate, so the plain verdict decides the exit
+        run.harness_errors.append(str(err))
+        return
+    run.gate = judge(expected, ((rid, r.requirement.level, r.status) for rid, r in run.requirements.items()),
+                     file=settings.expectations, strict=settings.strict_expectations, today=finished.date(),
+                     run_verdict=run.verdict)
 
 
 @pytest.hookimpl(optionalhook=True)
