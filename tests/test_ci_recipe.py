@@ -18,16 +18,23 @@ import pytest
 import yaml
 
 from conformance import __version__
+from conformance.emulator.faults import FAULTS
+from conformance.reporting.expectations import load_expectations
 
 from conftest import REPO_ROOT
 
 RECIPE = REPO_ROOT / "examples" / "github-actions"
 WORKFLOW = yaml.safe_load((RECIPE / "conformance.yml").read_text())
 JOB = WORKFLOW["jobs"]["conformance"]
+STAND_IN = JOB["env"]["BATCH_CONFORMANCE_EMULATOR_FAULT"]
+# The requirements the runs judge: what the stand-in and the new deviation break, and some they leave alone.
+JUDGED = ("SEM-ACCEPT", "SEM-NODE-NOT-FOUND", "NO-SERVER-ERROR", "SEM-BAD-BODY", "SEM-UNKNOWN-PROPERTY",
+          "RSP-202-REQUEST-ID", "ERR-BODY-SCHEMA")
 # What the test changes, and why: the suite is installed already (pip finds it satisfied, and may not fetch
-# anything: no network); the quick profile keeps the test short (the recipe is under test, not the profile).
+# anything: no network); the quick profile and fewer requirements keep the test short (the recipe is under test
+# here, not the suite: the fault matrix proves what each fault breaks).
 OVERRIDES = {"BATCH_CONFORMANCE_PACKAGE": f"batch-conformance=={__version__}", "BATCH_CONFORMANCE_PROFILE": "quick",
-             "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+             "BATCH_CONFORMANCE_ONLY": ",".join(JUDGED), "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,7 @@ def test_ci_recipe_known_deviations_pass_every_step(known: tuple[Path, list[Step
     assert "nothing to compare" in steps[2].output
     results = _results(workspace)
     assert results["verdict"] == "fail" and results["expectations"]["verdict"] == "pass"
-    assert results["record"]["target"]["emulator_fault"] == JOB["env"]["BATCH_CONFORMANCE_EMULATOR_FAULT"]
+    assert results["record"]["target"]["emulator_fault"] == STAND_IN
     written = {p.name for p in (workspace / "reports" / "conformance").iterdir()}
     assert {"results.json", "junit.xml", "report.html", "badge.svg"} <= written
 
@@ -116,6 +123,12 @@ def test_ci_recipe_new_deviation_fails_the_gate_and_the_comparison_names_it(
         "SEM-BAD-BODY"]
 
 
+def test_ci_recipe_expectations_list_every_requirement_its_stand_in_breaks() -> None:
+    listed = load_expectations(RECIPE / "conformance-expectations.toml")
+    assert set(FAULTS.get(STAND_IN).breaks) <= set(listed)
+    assert {e.status for e in listed.values()} == {"fail"} and all(e.expires is None for e in listed.values())
+
+
 def test_ci_recipe_tox_gate_env_runs_the_same_gate_on_the_same_stand_in() -> None:
     tox = configparser.ConfigParser(interpolation=None)
     tox.read(REPO_ROOT / "tox.ini")
@@ -123,6 +136,5 @@ def test_ci_recipe_tox_gate_env_runs_the_same_gate_on_the_same_stand_in() -> Non
     gate = next(s["run"] for s in JOB["steps"] if s.get("name") == "Conformance, gated on the known deviations")
     assert env["commands"].split("--report-dir")[0] == gate.split("--report-dir")[0]
     assert (REPO_ROOT / env["changedir"]).resolve() == RECIPE
-    assert env["setenv"].split() == ["BATCH_CONFORMANCE_EMULATOR_FAULT", "=",
-                                     JOB["env"]["BATCH_CONFORMANCE_EMULATOR_FAULT"]]
+    assert env["setenv"].split() == ["BATCH_CONFORMANCE_EMULATOR_FAULT", "=", STAND_IN]
     assert "gate" in tox["tox"]["envlist"].replace(",", " ").split()
