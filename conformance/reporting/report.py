@@ -336,7 +336,6 @@ def write_html(run: RunResult, path: Path, title: str) -> None:
     path.write_text(standalone_html(run, title), encoding="utf-8")
 
 
-
 def _gate_line(entry: dict[str, Any], results: dict[str, Any]) -> str:
     """One result the gate did not expect (or an expectation that ran out), as the terminal shows it."""
     said = entry["expectation"] or {}
