@@ -1,4 +1,4 @@
-"""The batch-conformance command: run | emulator | validate-traffic | diff | sdk."""
+"""The batch-conformance command: run | emulator | validate-traffic | diff | sdk | expectations | compare."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate-traffic": ("conformance.traffic.command", "check recorded traffic (HAR or JSON exchanges) offline"),
     "diff": ("conformance.diff.command", "send the same cases at two api-versions and classify every difference"),
     "sdk": ("conformance.targets.sdk_env", "prepare an azure-batch release's own environment (sdk install VERSION)"),
+    "expectations": ("conformance.gate.update", "write or refresh the expectations file (known deviations) from a run"),
+    "compare": ("conformance.gate.compare", "compare two runs' results.json per requirement; exit 1 on a regression"),
 }
 
 

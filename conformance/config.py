@@ -39,6 +39,8 @@ class Settings:
     record: str | None = None
     account_name: str | None = None
     auth: str = "none"  # none | sharedkey | entra | bearer
+    expectations: str | None = None  # a TOML file of known deviations: the exit code counts only what is unexpected
+    strict_expectations: bool = False  # an expected failure that now passes fails the run too
 
     @property
     def embedded(self) -> bool:
@@ -172,4 +174,6 @@ def validate(settings: Settings) -> Settings:
     if settings.auth == "sharedkey" and not os.environ.get(KEY_ENV):
         raise UsageError(f"--auth sharedkey reads the key from the environment variable {KEY_ENV}, "
                          "which is not set")
+    if settings.strict_expectations and not settings.expectations:
+        raise UsageError("--strict-expectations needs --expectations FILE")
     return settings

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.reporting.report import (
+    closing_lines,
     failure_html,
     outcomes_svg,
     standalone_html,
@@ -219,3 +220,15 @@ def test_signed_runs_leave_no_key_or_token_under_the_report_dir(tmp_path: Path,
         assert key not in text and token not in text, path
         assert not regex.search(r"SharedKey acct:(?!REDACTED)", text), path
         assert not regex.search(r"Bearer (?!REDACTED)", text), path
+
+
+def test_closing_lines_unexpected_undecided_must_says_what_would_decide_it() -> None:
+    entry = {"requirement": "SEM-ACCEPT", "level": "MUST", "status": "undecided", "outcome": "unexpected",
+             "counts": "incomplete", "expectation": None}
+    results = {"buckets": [], "requirements": {"SEM-ACCEPT": {"remedy": "--allow-destructive"}},
+               "expectations": {"file": "e.toml", "verdict": "incomplete", "tally": {"unexpected": 1},
+                                "entries": [entry]}}
+    assert closing_lines(results) == [
+        "batch-conformance: against the expectations in e.toml: INCOMPLETE (1 unexpected)",
+        "  unexpected: SEM-ACCEPT (MUST) undecided; not in the file, counts as incomplete; to decide it: "
+        "--allow-destructive"]

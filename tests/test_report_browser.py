@@ -124,3 +124,65 @@ def test_traffic_report_renders_failure_with_its_location(browser: Any, traffic_
     assert visible and "bc-row-RSP-202-REQUEST-ID" in visible and "bc-row-RSP-202-DATASERVICEID" not in visible
     _shot(page, tmp_path / "traffic-report.png")
     page.close()
+
+
+GATED_ONLY = ("SEM-BAD-BODY", "NO-SERVER-ERROR", "SEM-NODE-NOT-FOUND", "SEM-ACCEPT")
+KNOWN = """[requirement.SEM-NODE-NOT-FOUND]
+expected = "fail"
+reason = "500 for unknown nodes, fixed in 2.4"
+link = "https://tracker.example/B-1"
+
+[requirement.NO-SERVER-ERROR]
+expected = "fail"
+reason = "the same 500"
+"""
+
+
+@pytest.fixture(scope="module")
+def gated_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fault breaking several requirements through one cause (500 for bad bodies), and an expectations file
+    listing two of them: one distinct failure, two expected results and one unexpected."""
+    folder = tmp_path_factory.mktemp("gated")
+    (folder / "known.toml").write_text(KNOWN)
+    run = run_suite(folder / "r", "--emulator-fault", "bad-json-500", "--expectations", str(folder / "known.toml"),
+                    *[a for rid in GATED_ONLY for a in ("--only", rid)])
+    assert run.code == 1
+    return folder / "r"
+
+
+def _top(page: Any, selector: str) -> float:
+    return float(page.eval_on_selector(selector, "e => e.getBoundingClientRect().top"))
+
+
+def test_run_report_leads_with_the_buckets_then_expectations_and_record(browser: Any, gated_run: Path,
+                                                                         tmp_path: Path) -> None:
+    page = _open(browser, gated_run / "report.html")
+    buckets = page.locator("#bc-buckets li.bc-bucket")
+    assert buckets.count() == 1
+    assert sorted(buckets.first.get_attribute("data-requirements").split()) == [
+        "NO-SERVER-ERROR", "SEM-BAD-BODY", "SEM-NODE-NOT-FOUND"]
+    assert buckets.first.locator(".bc-bucket-title").inner_text().startswith("500 InternalError to SEM-BAD-BODY input")
+    assert _top(page, "#bc-buckets") < _top(page, "#bc-expectations") < _top(page, "#bc-record") < _top(
+        page, "#bc-matrix")
+    assert page.inner_text("#bc-gate-verdict") == "FAIL"
+    outcomes = {row.get_attribute("id"): row.get_attribute("data-outcome")
+                for row in page.locator("#bc-gate tr.bc-gate-row").all()}
+    assert outcomes == {"bc-gate-SEM-BAD-BODY": "unexpected", "bc-gate-NO-SERVER-ERROR": "expected",
+                        "bc-gate-SEM-NODE-NOT-FOUND": "expected"}
+    assert page.locator("#bc-gate-SEM-NODE-NOT-FOUND a").get_attribute("href") == "https://tracker.example/B-1"
+    assert page.inner_text("#bc-row-SEM-NODE-NOT-FOUND .bc-expectation") == "expected"
+    assert page.inner_text("#bc-emulator-fault") == "bad-json-500" and page.is_visible("#bc-spec-docs")
+    _shot(page, tmp_path / "gated-report.png")
+    page.close()
+
+
+def test_badge_renders_verdict_and_decided_must_count(browser: Any, gated_run: Path, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 400, "height": 100})
+    page.goto((gated_run / "badge.svg").as_uri())
+    box = page.locator("svg").bounding_box()
+    assert box is not None and box["width"] > 150 and box["height"] == 20
+    assert page.locator("svg text").last.text_content() == "fail | 4/4 MUST decided"
+    shot = tmp_path / "badge.png"
+    page.locator("svg").screenshot(path=str(shot))
+    assert shot.stat().st_size > 500
+    page.close()

@@ -8,6 +8,7 @@ from typing import Any
 from conformance.config import Settings
 from conformance.models import Exchange, Request, RequirementFailure, Response
 from conformance.redaction import redact_headers, redact_text
+from conformance.reporting.buckets import signature
 
 BODY_SHOWN = 2048
 EMULATOR_PORT = 8765
@@ -48,6 +49,7 @@ def failure_record(exchange: Exchange, failure: RequirementFailure, *, url: str,
         "response": response_record(exchange.response),
         "curl": curl,
         "reproduce": reproduce,
+        "signature": signature(exchange),  # what groups it with failures of the same cause (reporting.buckets)
     }
 
 

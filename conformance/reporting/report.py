@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from conformance.redaction import redact_text
+from conformance.reporting.badge import badge_svg
+from conformance.reporting.expectations import GateEntry
 from conformance.reporting.junit import Case, Outcome
 from conformance.reporting.junit import write_junit as write_junit_file
 from conformance.reporting.results import STATUSES, RequirementResult, RunResult
+from conformance.reporting.sections import buckets_html, gate_html, record_html
 
 STATUS_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00", "undecided": "#8d6e00",
                   "not-applicable": "#757575", "incomplete": "#8d6e00"}
@@ -31,23 +34,43 @@ def _why(result: RequirementResult) -> str:
     return result.reason + (f" (to decide it: {result.remedy})" if result.remedy else "")
 
 
+def _junit_case(rid: str, result: RequirementResult, expectation: GateEntry | None) -> Case:
+    """A requirement's testcase; with an expectations file, an expected result is skipped (saying so), and an
+    expired expectation, or an unexpected pass under --strict-expectations, is a failure."""
+    req = result.requirement
+    first = result.first_failure or {}
+    failed = result.status == "fail"
+    outcome, message = JUNIT_OUTCOMES[result.status], str(first.get("message", "")) if failed else _why(result)
+    properties = [("level", req.level), ("source", req.source), ("examples", str(result.examples))]
+    if expectation is not None:
+        properties.append(("expectation", expectation.outcome))
+        exp = expectation.expected
+        said = f"expected {exp.status}: {exp.reason}" if exp else ""
+        if expectation.outcome == "expected":
+            outcome, message = "skipped", f"{said} ({message})" if message else said
+        elif expectation.outcome == "expired":
+            outcome = "failure"
+            message = f"the expectation expired on {exp.expires if exp else ''}: {said}; {message}"
+        elif expectation.outcome == "unexpected pass":
+            outcome = "failure" if expectation.counts else "passed"
+            message = f"unexpected pass ({said}): remove the expectation (batch-conformance expectations update)"
+    return Case(f"conformance.{req.category}.{req.level}", rid, outcome, message=message,
+                detail=json.dumps(first, indent=1, default=str) if outcome == "failure" and first else None,
+                kind=req.level, time=result.duration, properties=tuple(properties))
+
+
 def write_junit(run: RunResult, path: Path) -> None:
-    """JUnit XML with one testcase per requirement: failure, error and skipped kept distinct."""
-    cases = []
-    for rid, result in run.requirements.items():
-        req = result.requirement
-        first = result.first_failure or {}
-        failed = result.status == "fail"
-        cases.append(Case(
-            f"conformance.{req.category}.{req.level}", rid, JUNIT_OUTCOMES[result.status],
-            message=str(first.get("message", "")) if failed else _why(result),
-            detail=json.dumps(first, indent=1, default=str) if failed else None, kind=req.level,
-            time=result.duration,
-            properties=(("level", req.level), ("source", req.source), ("examples", str(result.examples)))))
+    """JUnit XML with one testcase per requirement: failure, error and skipped kept distinct (and, with an
+    expectations file, expected results apart from unexpected ones)."""
+    gate = run.gate
+    cases = [_junit_case(rid, result, gate.entry(rid) if gate else None) for rid, result in run.requirements.items()]
     properties = [(name, str(getattr(run, name))) for name in ("target", "api_version", "seed", "profile",
                                                                 "suite_version")]
+    properties.append(("verdict", run.verdict))
+    if gate is not None:
+        properties += [("expectations", gate.file), ("expectations_verdict", gate.verdict)]
     write_junit_file(path, root="batch-conformance", suite=f"batch-conformance {run.api_version}", cases=cases,
-                     duration=run.duration, properties=[*properties, ("verdict", run.verdict)])
+                     duration=run.duration, properties=properties)
 
 
 def redact_doc(value: Any) -> Any:
@@ -67,11 +90,26 @@ def write_results(run: RunResult, path: Path) -> None:
     path.write_text(json.dumps(redact_doc(run.to_json()), indent=1, default=str) + "\n")
 
 
-def write_reports(run: RunResult, report_dir: Path) -> None:
-    """results.json and junit.xml (the run's HTML report is pytest-html's, with our sections in it)."""
+def run_badge(run: RunResult) -> str:
+    """badge.svg: the verdict and how many applicable MUST requirements were decided (passed or failed)."""
+    musts = [r for r in run.requirements.values() if r.requirement.level == "MUST" and r.status != "not-applicable"]
+    decided = sum(1 for r in musts if r.status in ("pass", "fail"))
+    inapplicable = sum(1 for r in run.requirements.values()
+                       if r.requirement.level == "MUST" and r.status == "not-applicable")
+    title = (f"batch-conformance {run.suite_version}, api-version {run.api_version}: verdict {run.verdict}; "
+             f"{decided} of {len(musts)} applicable MUST requirements decided ({inapplicable} not applicable)")
+    return badge_svg("batch-conformance", f"{run.verdict} | {decided}/{len(musts)} MUST decided",
+                     STATUS_COLOURS[run.verdict], title=title)
+
+
+def write_reports(run: RunResult, report_dir: Path, *, badge: bool = False) -> None:
+    """results.json, junit.xml and, for a run of the suite, badge.svg (the run's HTML report is pytest-html's,
+    with our sections in it; validate-traffic certifies nothing, so it gets no badge)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     write_results(run, report_dir / "results.json")
     write_junit(run, report_dir / "junit.xml")
+    if badge:
+        (report_dir / "badge.svg").write_text(run_badge(run), encoding="utf-8")
 
 
 def _e(value: Any) -> str:
@@ -124,11 +162,13 @@ def _matrix_rows(run: RunResult) -> str:
         link = f'<a href="#bc-{_e(rid)}">{_e(rid)}</a>' if r.first_failure else _e(rid)
         shown = r.reason and r.status in ("undecided", "not-applicable", "error")  # pass and fail speak for themselves
         reason = f'<br><small class="bc-reason">{_e(_why(r))}</small>' if shown else ""
+        entry = run.gate.entry(rid) if run.gate else None
+        marker = (f'<br><small class="bc-expectation">{_e(entry.outcome)}</small>' if entry else "")
         rows.append(
             f'<tr class="bc-row" id="bc-row-{_e(rid)}" data-status="{r.status}" data-level="{req.level}" '
             f'data-category="{_e(req.category)}"><td class="bc-id">{link}</td><td>{req.level}</td>'
             f"<td>{_e(req.category)}</td>"
-            f'<td class="bc-status" style="color:{colour};font-weight:bold">{r.status}</td>'
+            f'<td><span class="bc-status" style="color:{colour};font-weight:bold">{r.status}</span>{marker}</td>'
             f'<td class="bc-examples">{r.examples}</td><td class="bc-failures-n">{r.failures}</td>'
             f"<td>{_e(req.title)}{reason}</td><td><small>{_e(req.source)}</small></td></tr>")
     return "\n".join(rows)
@@ -242,7 +282,8 @@ def _verdict_note(run: RunResult) -> str:
 
 
 def summary_html(run: RunResult) -> str:
-    """Verdict, configuration, counts per level and status, the outcome plot and the requirement matrix."""
+    """Verdict, then the distinct failures, the run against its expectations and the certification record, then
+    counts per level and status, configuration, the requirement matrix, the outcome plot and each failure."""
     config = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in run.config.items())
     colour = STATUS_COLOURS[run.verdict]
     failures = "".join(f'<div id="bc-{_e(rid)}">{failure_html(r)}</div>'
@@ -254,7 +295,8 @@ def summary_html(run: RunResult) -> str:
 <div id="bc-verdict-banner" style="background:{colour}">Verdict:
  <span id="bc-verdict">{run.verdict.upper()}</span></div>
 <p id="bc-verdict-note">{_e(_verdict_note(run))}</p>
-<table class="bc-facts">{_facts(run)}</table>
+{buckets_html(run.buckets())}{gate_html(run.gate)}
+{record_html(run.record, run.duration) or f'<table class="bc-facts">{_facts(run)}</table>'}
 <h3>Counts per level and status</h3>{_status_bar(run)}{_counts(run)}
 {'<h3>Harness errors</h3><ul id="bc-harness-errors">' + errors + '</ul>' if errors else ''}
 <details><summary>Configuration (redacted)</summary><table id="bc-config">{config}</table></details>
@@ -292,3 +334,34 @@ def write_html(run: RunResult, path: Path, title: str) -> None:
     """Write standalone_html() to path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(standalone_html(run, title), encoding="utf-8")
+
+
+def _gate_line(entry: dict[str, Any], results: dict[str, Any]) -> str:
+    """One result the gate did not expect (or an expectation that ran out), as the terminal shows it."""
+    said = entry["expectation"] or {}
+    if entry["outcome"] == "expired":
+        why = f"expected {said['expected']}, expires {said['expires']}"
+    else:
+        why = f"expected {said['expected']}" if said else "not in the file"
+    counts = f", counts as {entry['counts']}" if entry["counts"] else ""
+    remedy = (results.get("requirements") or {}).get(entry["requirement"], {}).get("remedy")
+    decide = f"; to decide it: {remedy}" if entry["status"] == "undecided" and remedy else ""
+    return f"  {entry['outcome']}: {entry['requirement']} ({entry['level']}) {entry['status']}; {why}{counts}{decide}"
+
+
+def closing_lines(results: dict[str, Any]) -> list[str]:
+    """What the terminal shows after the verdict line, from results.json: the distinct failures, then (with an
+    expectations file) the gate's verdict and every result it did not expect."""
+    lines = []
+    buckets = results.get("buckets") or []
+    if buckets:
+        lines.append(f"  {len(buckets)} distinct failure(s):")
+        lines += [f"    [{b['id']}] {b['title']}: {', '.join(b['requirements'])}" for b in buckets]
+    gate = results.get("expectations")
+    if isinstance(gate, dict):
+        tally = ", ".join(f"{n} {outcome}" for outcome, n in gate.get("tally", {}).items()) or "nothing to report"
+        lines.append(f"batch-conformance: against the expectations in {gate['file']}: {gate['verdict'].upper()} "
+                     f"({tally})")
+        lines += [_gate_line(e, results) for e in gate.get("entries", [])
+                  if e["outcome"] in ("unexpected", "expired", "unexpected pass")]
+    return [redact_text(line) for line in lines]

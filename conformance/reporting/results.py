@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from conformance import __version__
+from conformance.models import UsageError
+from conformance.reporting.buckets import Bucket, bucket_failures
 from conformance.spec import Requirement
+
+if TYPE_CHECKING:
+    from conformance.reporting.expectations import Gate
+    from conformance.reporting.record import Record
 
 Status = Literal["pass", "fail", "error", "undecided", "not-applicable"]
 Verdict = Literal["pass", "fail", "error", "incomplete"]
@@ -17,6 +24,7 @@ STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "undecided", "not-appli
 # A status only moves forward: undecided (or not applicable) -> passed -> harness error -> failed. Once a
 # requirement failed, nothing later makes it pass; a harness error never turns into a pass.
 RANK: dict[Status, int] = {"undecided": 0, "not-applicable": 0, "pass": 1, "error": 2, "fail": 3}
+MAX_SERVERS = 5  # a target behind a load balancer may name several servers; a few say enough
 
 
 @dataclass
@@ -98,6 +106,14 @@ class RunResult:
     requirements: dict[str, RequirementResult] = field(default_factory=dict)
     duration: float = 0.0
     harness_errors: list[str] = field(default_factory=list)
+    servers: list[str] = field(default_factory=list)  # the distinct Server headers the target sent
+    record: Record | None = None  # the certification record, once the run finished
+    gate: Gate | None = None  # the run judged against an expectations file, when one was given
+
+    def note_server(self, value: str | None) -> None:
+        """Remember a Server header the target sent (the record names the target by it)."""
+        if value and value not in self.servers and len(self.servers) < MAX_SERVERS:
+            self.servers.append(value)
 
     @property
     def verdict(self) -> Verdict:
@@ -126,13 +142,23 @@ class RunResult:
             per[r.status] += 1
         return out
 
+    def buckets(self) -> list[Bucket]:
+        """The distinct failure signatures, each naming the requirements it broke (reporting.buckets)."""
+        return bucket_failures((rid, r.requirement.level, r.first_failure) for rid, r in self.requirements.items()
+                               if r.status == "fail" and r.first_failure is not None)
+
     def to_json(self) -> dict[str, Any]:
         """The results.json document."""
-        return {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
-                "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
-                "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
-                "harness_errors": self.harness_errors,
-                "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
+        doc = {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
+               "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
+               "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
+               "harness_errors": self.harness_errors, "buckets": [b.to_json() for b in self.buckets()],
+               "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
+        if self.record is not None:
+            doc["record"] = self.record.to_json()
+        if self.gate is not None:
+            doc["expectations"] = self.gate.to_json()
+        return doc
 
     def write(self, path: Path) -> None:
         """Write results.json."""
@@ -140,4 +166,25 @@ class RunResult:
         path.write_text(json.dumps(self.to_json(), indent=1, default=str) + "\n")
 
 
-__all__ = ["STATUSES", "RequirementResult", "RunResult", "Status", "Verdict", "asdict"]
+def read_results_file(path: str | Path) -> dict[str, Any]:
+    """A results.json this version of the suite wrote, checked enough to compare and gate on; UsageError in one
+    line for anything else (not JSON, not a results.json, another suite version, an unknown status)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path} is not JSON: {err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("requirements"), dict) or "suite_version" not in doc:
+        raise UsageError(f"{path} is not a batch-conformance results.json (no suite_version and requirements)")
+    if doc["suite_version"] != __version__:
+        raise UsageError(f"{path} was written by batch-conformance {doc['suite_version']}, this is {__version__}: "
+                         "statuses may not mean the same; rerun the suite with this version")
+    for rid, entry in doc["requirements"].items():
+        status = entry.get("status") if isinstance(entry, dict) else None
+        if status not in STATUSES or entry.get("level") not in ("MUST", "SHOULD"):
+            raise UsageError(f"{path}: requirement {rid} has status {status!r}, not one of {', '.join(STATUSES)}")
+    return doc
+
+
+__all__ = ["STATUSES", "RequirementResult", "RunResult", "Status", "Verdict", "asdict", "read_results_file"]

@@ -12,6 +12,7 @@ import pytest
 
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
+from conformance.reporting.report import closing_lines
 from conformance.run.plugin import OPTIONS, add_shared_arguments, run_settings
 from conformance.run.setup import NOT_APPLICABLE_KEY, prepare_sdk
 
@@ -54,13 +55,19 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
         return EXIT_ERROR
     verdict = results.get("verdict")
     print(f"batch-conformance: verdict {str(verdict).upper()}{_not_applicable(results)}; reports in "
-          f"{results_path.parent}/ (results.json, junit.xml, report.html)")
+          f"{results_path.parent}/ (results.json, junit.xml, report.html, badge.svg)")
+    for line in closing_lines(results):
+        print(line)
+    gate = results.get("expectations")
+    if isinstance(gate, dict):  # with an expectations file, the exit code counts only what it did not expect
+        verdict = gate.get("verdict")
     if verdict == "fail":
         return EXIT_FAIL
     if verdict == "error" or pytest_code not in (0, 1):
         return EXIT_ERROR
     if verdict == "incomplete":
-        _print_undecided(results)
+        if not isinstance(gate, dict):  # the gate's lines already named each unexpected undecided requirement
+            _print_undecided(results)
         return EXIT_INCOMPLETE
     return EXIT_PASS
 

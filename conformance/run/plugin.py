@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -13,6 +14,7 @@ import pytest
 from conformance import __version__
 from conformance.config import Settings, load_settings
 from conformance.models import HarnessError, UsageError
+from conformance.reporting.expectations import load_expectations
 from conformance.reporting.results import RunResult
 from conformance.spec import Requirement
 
@@ -68,6 +70,11 @@ OPTIONS = (  # the one table for both command lines
     Option("auth", {"metavar": "SCHEME", "help": "none | sharedkey | entra | bearer"}),
     Option("no-schemathesis", {"action": "store_const", "const": True, "help": "switch the spec-driven layer off"},
            run_only=True),
+    Option("expectations", {"metavar": "TOML_FILE", "help": "known deviations (expected fail or undecided): the exit "
+                                                            "code counts only unexpected results"}, run_only=True),
+    Option("strict-expectations", {"action": "store_const", "const": True,
+                                   "help": "with --expectations: an expected failure that now passes fails the run"},
+           run_only=True),
     Option("config", {"metavar": "TOML_FILE", "help": "TOML config file ([batch-conformance] table)"},
            run_name="bc-config"),
 )
@@ -103,6 +110,8 @@ def run_settings(values: Any, *, defaults: dict[str, Any] | None = None) -> Sett
         if settings.emulator_fault not in FAULTS:
             raise UsageError(f"--emulator-fault {settings.emulator_fault!r} is not a fault of the emulator "
                              "(batch-conformance emulator --list-faults)")
+    if settings.expectations:
+        load_expectations(settings.expectations)  # a malformed file is a usage error before anything runs
     return settings
 
 
@@ -221,7 +230,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = config.stash[RUN_KEY]
     close_run(run, f"the run stopped early (pytest exit status {int(exitstatus)})")
     run.duration = time.monotonic() - config.stash.get(_START, time.monotonic())
-    write_reports(run, Path(settings_from_config(config).report_dir))
+    settings = settings_from_config(config)
+    conclude(run, settings)
+    write_reports(run, Path(settings.report_dir), badge=True)
+
+
+def conclude(run: RunResult, settings: Settings) -> None:
+    """What a finished run adds to its results: the certification record, and the gate over its expectations."""
+    from conformance.reporting.expectations import judge
+    from conformance.reporting.record import certification_record
+    from conformance.run.spec_driven import selected
+
+    finished = datetime.now(UTC)
+    run.record = certification_record(run, settings, finished=finished, swagger=selected(settings))
+    if not settings.expectations:
+        return
+    try:
+        expected = load_expectations(settings.expectations)
+    except UsageError as err:  # read at the start; broken since: no gate, so the plain verdict decides the exit
+        run.harness_errors.append(str(err))
+        return
+    run.gate = judge(expected, ((rid, r.requirement.level, r.status) for rid, r in run.requirements.items()),
+                     file=settings.expectations, strict=settings.strict_expectations, today=finished.date(),
+                     run_verdict=run.verdict)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -131,6 +131,7 @@ class Session:
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)
         self.oracle.observe(request, response)
+        self.run.note_server(response.header("Server"))  # the certification record names the target by it
         if self.recorder is not None:
             sent = getattr(self.target, "last_sent", None) or request
             self.recorder.add(sent, response, self.target.base_url)
