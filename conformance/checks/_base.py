@@ -103,7 +103,10 @@ def batch_error(response: Response) -> dict[str, Any] | None:
 
 
 def is_transient(response: Response) -> bool:
-    """503 ServerBusy / 500 OperationTimedOut with a BatchError: allowed after retries, decides nothing."""
+    """503 ServerBusy / 500 OperationTimedOut with a BatchError, or any 429 (the target throttles): allowed
+    after retries, decides no status rule (a run of them stops the run: targets/guard.py)."""
+    if response.status == 429:
+        return True
     error = batch_error(response)
     return error is not None and TRANSIENT.get(response.status) == error.get("code")
 
@@ -123,7 +126,10 @@ def other_open_statuses(ex: Exchange, requirement: str) -> frozenset[int]:
 
 def jsonish(value: Any) -> str:
     """A compact JSON rendering for messages."""
-    return json.dumps(value, sort_keys=True)[:200]
+    try:
+        return json.dumps(value, sort_keys=True)[:200]
+    except RecursionError:
+        return "(a value nested too deeply to show)"
 
 
 def require_guid_request_id(requirement: str, ex: Exchange, why: str) -> None:
