@@ -89,15 +89,17 @@ class RunResult:
     requirements: dict[str, RequirementResult] = field(default_factory=dict)
     duration: float = 0.0
     harness_errors: list[str] = field(default_factory=list)
+    stopped: str = ""  # why the run stopped sending before it was through (deadline, breaker, signal), or ""
 
     @property
     def verdict(self) -> Literal["pass", "fail", "error"]:
         """fail when a MUST requirement failed; error when none failed but one could not be decided
-        because the harness broke; SHOULD failures are warnings and never change it."""
+        because the harness broke, or the run stopped sending early; SHOULD failures are warnings and never
+        change it."""
         musts = [r for r in self.requirements.values() if r.requirement.level == "MUST"]
         if any(r.status == "fail" for r in musts):
             return "fail"
-        if any(r.status == "error" for r in musts) or (self.harness_errors and not musts):
+        if any(r.status == "error" for r in musts) or self.stopped or (self.harness_errors and not musts):
             return "error"
         return "pass"
 
@@ -114,7 +116,7 @@ class RunResult:
         return {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
                 "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
                 "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
-                "harness_errors": self.harness_errors,
+                "harness_errors": self.harness_errors, "stopped": self.stopped,
                 "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
 
     def write(self, path: Path) -> None:
