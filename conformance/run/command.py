@@ -11,6 +11,7 @@ import pytest
 
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
+from conformance.reporting.failures import shown
 from conformance.run.plugin import OPTIONS, run_settings
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
@@ -52,8 +53,9 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
               f"{pytest_code}", file=sys.stderr)
         return EXIT_ERROR
     verdict = results.get("verdict")
-    print(f"batch-conformance: verdict {str(verdict).upper()}; reports in {results_path.parent}/ "
-          "(results.json, junit.xml, report.html)")
+    stopped = f" (the run stopped sending: {results['stopped']})" if results.get("stopped") else ""
+    print(shown(f"batch-conformance: verdict {str(verdict).upper()}{stopped}; reports in {results_path.parent}/ "
+                "(results.json, junit.xml, report.html)"))
     if verdict == "fail":
         return EXIT_FAIL
     if verdict == "error" or pytest_code not in (0, 1):

@@ -32,6 +32,7 @@ from conformance.reporting.results import RequirementResult, RunResult
 from conformance.run.safety import LiveSafety, Planned, Withheld
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target, get_json
+from conformance.targets.guard import Guard
 
 PASSIVE_CATEGORIES = frozenset({"response", "error"})
 PROFILE_EXAMPLES = {"quick": 12, "standard": 60, "thorough": 400}
@@ -78,10 +79,14 @@ class Session:
     served_versions: frozenset[str] | None = None
     auth_enforced: bool | None = None
     recorder: TrafficRecorder | None = None
+    guard: Guard | None = None  # the run's limits; by default the target's own
     oracle: Oracle = field(init=False)
     safety: LiveSafety = field(init=False)
+    _wire: Request | None = field(default=None, init=False, repr=False)  # the last request as sent (signed)
 
     def __post_init__(self) -> None:
+        if self.guard is None:
+            self.guard = getattr(self.target, "guard", None) or Guard()
         self.oracle = Oracle(self.inventory, self.settings.api_version,
                              served_versions=self.served_versions, auth_enforced=self.auth_enforced)
         self.safety = LiveSafety.from_settings(self.settings, self.inventory)
@@ -112,20 +117,28 @@ class Session:
         before = self._node_view(request, tasks_of_pool=False) if observe_node and 202 in expectation.statuses \
             else None
         response = self._send(request)
+        sent = self._wire
         self.oracle.observe(request, response)
         after = self._node_view(request, tasks_of_pool=True) if observe_node and response.status == 202 else None
         if after is not None and after.state is not None:
             self.oracle.note_state(request.pool_id, request.node_id, after.state)
         observed = Observations(auth_enforced=self.auth_enforced, node_before=before, node_after=after,
                                 watch=self.safety.watch(planned, response))
-        return Exchange(request, response, expectation, self.settings.api_version, self.target.base_url, observed)
+        return Exchange(request, response, expectation, self.settings.api_version, self.target.base_url, observed,
+                        sent=sent)
 
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)
+        self._wire = getattr(self.target, "last_sent", None) or request  # signed: its secrets are never recorded
         if self.recorder is not None:
-            sent = getattr(self.target, "last_sent", None) or request
-            self.recorder.add(sent, response, self.target.base_url)
+            self.recorder.add(self._wire, response, self.target.base_url)
         return response
+
+    @property
+    def stopped(self) -> str:
+        """Why the run sends nothing more ('' while it may send): its deadline, the breaker, a signal."""
+        assert self.guard is not None
+        return self.guard.reason if self.guard.stopped else ""
 
     def get_json(self, path: str) -> Any:
         """GET a resource of the target (recorded); its JSON, or None when it is not a 200 with JSON."""
@@ -158,6 +171,9 @@ class Session:
     def check_requirement(self, requirement_id: str) -> RequirementResult:
         """Run the requirement's property; the result says pass, fail, error or skip, and why."""
         result = self.run.requirements[requirement_id]
+        if self.stopped:
+            result.skip(f"not decided: the run stopped sending ({self.stopped})")
+            return result
         precondition = self._unmet_precondition(result.requirement.category)
         if precondition:
             result.skip(precondition)
@@ -185,6 +201,7 @@ class Session:
     def _run_property(self, requirement_id: str, result: RequirementResult) -> None:
         last = _Attempt()
         withheld: list[str] = []
+        broken: list[HarnessError] = []  # the network broke: the rest of the property (shrinking) sends nothing
         observe = bool(checks.CHECKS.get(requirement_id).observes)
         strategy = checks.requests_for(requirement_id, inventory=self.inventory, api_version=self.settings.api_version)
 
@@ -192,11 +209,16 @@ class Session:
         @hypothesis_seed(self.settings.seed)
         @given(strategy)
         def prop(request: Request) -> None:
+            if broken:
+                raise broken[0]
             try:
                 exchange = self.exchange(request, observe_node=observe)
             except (Withheld, NotExpressible) as why:
                 withheld.append(str(why))
                 reject()
+            except HarnessError as err:
+                broken.append(err)
+                raise
             self.judge_passively(requirement_id, exchange)
             try:
                 decided = checks.evaluate(requirement_id, exchange)
@@ -214,9 +236,11 @@ class Session:
         try:
             prop()
         except HarnessError as err:
-            result.error(str(err))
-            self.run.harness_errors.append(f"{requirement_id}: {err}")
-            return
+            if not self.stopped:
+                result.error(str(err))
+                self.run.harness_errors.append(f"{requirement_id}: {err}")
+                return
+            withheld = [f"the run stopped sending: {self.stopped}"]  # undecided, unless already decided
         except RequirementFailure:
             pass
         except Flaky:
@@ -231,6 +255,8 @@ class Session:
 
 
 def _skip_reason(withheld: list[str], inventory: Inventory) -> str:
+    if withheld and withheld[0].startswith("the run stopped sending"):
+        return f"not decided: {withheld[0]}"
     if withheld:
         return f"every deciding request was withheld ({sorted(set(withheld))[0]})"
     if not any(n.expendable for p in inventory.pools for n in p.nodes):
@@ -255,7 +281,11 @@ def new_run(settings: Settings, target_label: str, suite_version: str,
 
 
 def close_run(run: RunResult, why: str) -> None:
-    """A requirement that never ran (the run was interrupted or stopped early) is an error, never a pass."""
+    """A requirement that never ran is an error, never a pass; when the run stopped sending (its deadline, the
+    breaker, a signal: run.stopped) it is undecided, with that reason."""
     for result in run.requirements.values():
         if result.status == "skip" and result.reason == NOT_RUN:
-            result.error(f"not run: {why}")
+            if run.stopped:
+                result.skip(f"not decided: the run stopped sending ({run.stopped})")
+            else:
+                result.error(f"not run: {why}")

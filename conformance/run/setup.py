@@ -8,31 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings
-from conformance.inventory import Inventory, default_inventory, load_inventory, parse_inventory
+from conformance.inventory import Inventory, default_inventory, load_inventory
 from conformance.models import UsageError
-from conformance.redaction import register_secret
+from conformance.redaction import register_secret, register_url_secret
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RunResult
+from conformance.run.discovery import discover_inventory
 from conformance.run.session import Session
 from conformance.spec import versions
-from conformance.targets.base import Target, get_json
+from conformance.targets.base import Target
+from conformance.targets.guard import Guard
 from conformance.targets.http import HttpTarget
-
-
-def discover_inventory(target: Target, api_version: str) -> Inventory:
-    """Build the inventory from List Pools and List Nodes, where the target serves them."""
-    pools = get_json(target.send, "/pools", api_version, strict=True)
-    if not isinstance(pools, dict) or not isinstance(pools.get("value"), list):
-        raise UsageError(f"{target.base_url} does not serve List Pools; describe it with --inventory FILE")
-    raw_pools = []
-    for pool in pools["value"]:
-        pid = str(pool.get("id", ""))
-        conf = ("virtualMachineConfiguration" if "virtualMachineConfiguration" in pool
-                else "cloudServiceConfiguration")
-        nodes = get_json(target.send, f"/pools/{pid}/nodes", api_version, strict=True) or {}
-        raw_pools.append({"id": pid, "configuration": conf, "nodes": [
-            {"id": str(n.get("id")), "state": str(n.get("state"))} for n in nodes.get("value", [])]})
-    return parse_inventory({"pools": raw_pools}, source=f"inventory discovered at {target.base_url}")
 
 
 def _signer(settings: Settings) -> Any:
@@ -54,7 +40,7 @@ def _emulator_auth(settings: Settings) -> Any:
 
 
 @contextlib.contextmanager
-def _embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
+def _embedded(settings: Settings, inventory: Inventory, guard: Guard) -> Iterator[Target]:
     from conformance.emulator import EmbeddedEmulator
 
     if settings.auth == "entra":
@@ -63,7 +49,8 @@ def _embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
     emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()),
                                 fault=settings.emulator_fault, auth=_emulator_auth(settings))
     emulator.start()
-    target = HttpTarget(emulator.url, timeout=settings.request_timeout, signer=_signer(settings))
+    target = HttpTarget(emulator.url, timeout=settings.request_timeout, signer=_signer(settings), guard=guard,
+                        max_body=settings.max_body_bytes)
     try:
         yield target
     finally:
@@ -72,16 +59,18 @@ def _embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
 
 
 @contextlib.contextmanager
-def _remote(settings: Settings) -> Iterator[Target]:
+def _remote(settings: Settings, guard: Guard) -> Iterator[Target]:
     assert settings.target is not None
     url = settings.target
     if url.startswith("sdk+"):
         from conformance.targets.sdk import SdkTarget
 
-        target: Target = SdkTarget(url.removeprefix("sdk+"), settings)
+        sdk = SdkTarget(url.removeprefix("sdk+"), settings)
+        sdk.guard, sdk.max_body = guard, settings.max_body_bytes  # its plain-HTTP GETs and its retries
+        target: Target = sdk
     elif url.startswith(("http://", "https://")):
-        target = HttpTarget(url, timeout=settings.request_timeout, rate=settings.rate,
-                            signer=_signer(settings))
+        target = HttpTarget(url, timeout=settings.request_timeout, rate=settings.rate, signer=_signer(settings),
+                            guard=guard, max_body=settings.max_body_bytes)
     else:
         raise UsageError(f"--target {url!r}: give an http(s):// URL, or sdk+https://... for the SDK target")
     try:
@@ -91,13 +80,18 @@ def _remote(settings: Settings) -> Iterator[Target]:
 
 
 @contextlib.contextmanager
-def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
-    """The run's Session, with its target started and its inventory known."""
+def open_session(settings: Settings, run: RunResult, guard: Guard | None = None) -> Iterator[Session]:
+    """The run's Session, with its target started and its inventory known; the guard (the run's deadline,
+    breaker and stop) bounds every request, discovery's included."""
     register_secret(os.environ.get(KEY_ENV))
     register_secret(os.environ.get(TOKEN_ENV))
+    register_url_secret(settings.target)
+    own_guard = guard is None
+    guard = guard or Guard(max_duration=settings.max_duration)
     inventory = load_inventory(settings.inventory) if settings.inventory else None
     recorder = TrafficRecorder(settings.record) if settings.record else None
-    opener = _embedded(settings, inventory or default_inventory()) if settings.embedded else _remote(settings)
+    opener = (_embedded(settings, inventory or default_inventory(), guard) if settings.embedded
+              else _remote(settings, guard))
     try:
         with opener as target:
             if inventory is None:
@@ -108,7 +102,12 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
             # enforce it when the user says how to sign, and is otherwise unknown
             auth = (settings.auth != "none") if settings.embedded else (settings.auth != "none" or None)
             yield Session(settings, target, inventory, run, served_versions=served,
-                          auth_enforced=auth, recorder=recorder)
+                          auth_enforced=auth, recorder=recorder, guard=guard)
     finally:
         if recorder is not None:
             recorder.write()
+        if own_guard:
+            guard.close()
+
+
+__all__ = ["discover_inventory", "open_session"]  # discover_inventory: diff's discovery too
