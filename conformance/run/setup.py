@@ -66,7 +66,7 @@ def _remote(settings: Settings, guard: Guard) -> Iterator[Target]:
         from conformance.targets.sdk import SdkTarget
 
         sdk = SdkTarget(url.removeprefix("sdk+"), settings)
-        sdk.guard, sdk.max_body = guard, settings.max_body_bytes  # its plain-HTTP GETs and its retries
+        sdk.govern(guard, settings.max_body_bytes)  # its plain-HTTP GETs and its retries
         target: Target = sdk
     elif url.startswith(("http://", "https://")):
         target = HttpTarget(url, timeout=settings.request_timeout, rate=settings.rate, signer=_signer(settings),

@@ -28,7 +28,7 @@ from urllib3.exceptions import TimeoutError as TimeoutError_
 
 from conformance.models import HarnessError, Request, Response
 from conformance.rules import parse_http_date
-from conformance.targets.guard import Guard, InFlight, Stopped
+from conformance.targets.guard import Guard, InFlight
 
 RETRY_STATUSES = frozenset({429, 503})
 DEFAULT_RETRY_DELAY = 1.0  # seconds before retrying a 429/503 that gave no usable Retry-After
@@ -85,12 +85,18 @@ class HttpTarget:
         self.signer = signer
         self.max_body = max_body
         self._own_guard = guard is None
-        self.guard = guard or Guard()  # set by the run to share its limits (the SDK target inherits this)
+        self.guard = guard or Guard()  # the run's, shared by every target of it (see govern)
         self._pool = _pool_for(self.base_url)
         self._lock = threading.Lock()
         self._last_sent = 0.0
         self.sent = 0
         self.last_sent: Request | None = None
+
+    def govern(self, guard: Guard, max_body: int) -> None:
+        """Share the run's limits (for a target built without them: the SDK target builds itself)."""
+        if self._own_guard:
+            self.guard.close()
+        self.guard, self._own_guard, self.max_body = guard, False, max_body
 
     def _pace(self) -> None:
         if not self.min_interval:
@@ -115,12 +121,13 @@ class HttpTarget:
         try:
             return self._exchange(request, url, entry, started)
         except HarnessError as err:
-            if entry.cut or isinstance(err, Stopped):
+            problem = err
+            if entry.cut:
                 self.guard.check()  # cut because the run stopped: say that, not "timed out"
-                err = HarnessError(f"{self.base_url} did not answer within {self.timeout:g} s "
-                                   "(the deadline covers connect and the whole response)")
-            self.guard.trouble(str(err))
-            raise err from None
+                problem = HarnessError(f"{self.base_url} did not answer within {self.timeout:g} s "
+                                       "(the deadline covers connect and the whole response)")
+            self.guard.trouble(str(problem))
+            raise problem from None
         finally:
             _current.entry = None
             self.guard.watchdog.done(entry)
@@ -252,7 +259,7 @@ def read_body(raw: urllib3.BaseHTTPResponse, cap: int, entry: InFlight) -> tuple
                 body.add(data)
             else:
                 inflater.feed(data, body)
-        if inflater is not None and not body.over and wire <= cap:
+        if inflater is not None and not body.over and 0 < wire <= cap:  # an empty body is empty, coded or not
             note = inflater.finish(body)
     except zlib.error as err:
         note = f"Content-Encoding {coding}, but the body is not {coding} data ({err})"
