@@ -240,7 +240,6 @@ class Session:
                 result.error(str(err))
                 self.run.harness_errors.append(f"{requirement_id}: {err}")
                 return
-            withheld = [f"the run stopped sending: {self.stopped}"]  # undecided, unless already decided
         except RequirementFailure:
             pass
         except Flaky:
@@ -250,13 +249,13 @@ class Session:
         if last.exchange is not None and last.failure is not None:
             # the property's own, shrunk, example replaces one met on another requirement's exchange
             result.fail(describe_failure(last.exchange, last.failure, self.settings, flaky=flaky), replace=True)
+        elif self.stopped:  # what the examples before the stop decided stands; else undecided, saying why
+            result.settle(f"not decided: the run stopped sending ({self.stopped})")
         else:
             result.settle(_skip_reason(withheld, self.inventory))
 
 
 def _skip_reason(withheld: list[str], inventory: Inventory) -> str:
-    if withheld and withheld[0].startswith("the run stopped sending"):
-        return f"not decided: {withheld[0]}"
     if withheld:
         return f"every deciding request was withheld ({sorted(set(withheld))[0]})"
     if not any(n.expendable for p in inventory.pools for n in p.nodes):
