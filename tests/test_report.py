@@ -217,3 +217,12 @@ def test_signed_runs_leave_no_key_or_token_under_the_report_dir(tmp_path: Path,
         assert key not in text and token not in text, path
         assert not regex.search(r"SharedKey acct:(?!REDACTED)", text), path
         assert not regex.search(r"Bearer (?!REDACTED)", text), path
+
+
+def test_reproduce_command_keeps_a_non_default_body_cap() -> None:
+    from conformance.config import Settings
+    from conformance.reporting.failures import reproduce_command
+
+    command = reproduce_command(Settings(api_version="2023-11-01.18.0", max_body_bytes=65536), "ERR-BODY-SCHEMA")
+    assert "--max-body-bytes 65536" in command and "--max-body-bytes" not in reproduce_command(
+        Settings(api_version="2023-11-01.18.0"), "ERR-BODY-SCHEMA")

@@ -101,6 +101,8 @@ def reproduce_command(settings: Settings, requirement: str, also: tuple[str, ...
         parts += ["--rate", f"{settings.rate:g}"]
     if settings.request_timeout != Settings.request_timeout:
         parts += ["--request-timeout", f"{settings.request_timeout:g}"]
+    if settings.max_body_bytes != Settings.max_body_bytes:  # a body over the cap fails: the cap decides
+        parts += ["--max-body-bytes", str(settings.max_body_bytes)]
     if not settings.schemathesis:
         parts.append("--no-schemathesis")
     parts += ["--api-version", settings.api_version, "--profile", settings.profile,
