@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from conformance.models import HarnessError, UsageError
-from conformance.redaction import redact_text
+from conformance.reporting.failures import shown
 
 # name -> (module implementing add_arguments(parser) and main(args) -> int, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._main(args))
     except (UsageError, HarnessError) as err:
-        print(f"batch-conformance: error: {redact_text(str(err))}", file=sys.stderr)
+        print(f"batch-conformance: error: {shown(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("batch-conformance: interrupted", file=sys.stderr)

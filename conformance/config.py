@@ -34,7 +34,9 @@ class Settings:
     allow_destructive: bool = False
     max_reimages: int = 1
     rate: float | None = None
-    request_timeout: float = 30.0
+    request_timeout: float = 30.0  # seconds for each request: connect plus the whole response
+    max_duration: float | None = None  # seconds for the whole run; then it stops sending and writes its reports
+    max_body_bytes: int = 4 * 1024 * 1024  # a response body is read (and decompressed) up to this many bytes
     watch_seconds: float = 900.0  # how long the live-safety watch follows a reimaged node
     record: str | None = None
     account_name: str | None = None
@@ -156,6 +158,12 @@ def validate(settings: Settings) -> Settings:
         raise UsageError(f"--profile {settings.profile!r}: choose one of {', '.join(PROFILES)}")
     if settings.max_reimages < 0:
         raise UsageError("--max-reimages must be 0 or more")
+    if not settings.request_timeout > 0:  # also refuses NaN
+        raise UsageError("--request-timeout must be a positive number of seconds")
+    if settings.max_duration is not None and not settings.max_duration > 0:
+        raise UsageError("--max-duration must be a positive number of seconds")
+    if settings.max_body_bytes < 1024:
+        raise UsageError("--max-body-bytes must be at least 1024")
     if settings.rate is not None and settings.rate <= 0:
         raise UsageError("--rate must be a positive number of requests per second")
     if target.sdk and settings.api_version != sdk(target.sdk).api_version:

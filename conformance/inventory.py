@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,13 @@ class Pool:
 
     def node(self, node_id: str) -> Node | None:
         """The node with this exact ID (node IDs are case-sensitive), or None."""
-        return next((n for n in self.nodes if n.id == node_id), None)
+        return self._by_id.get(node_id)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Node]:
+        # looked up for every request, and for every node when a run plans its targets: a scan here made a
+        # run's cost grow with the square of the node count
+        return {n.id: n for n in self.nodes}
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,22 @@ class Inventory:
 
     pools: tuple[Pool, ...]
 
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        # the inventory keys the strategies' caches: a hash of its shape (equal inventories share it), computed
+        # once and without the nodes (their tasks are dicts, and hashing every node costs time in their count)
+        return hash(tuple((p.id, p.configuration, len(p.nodes)) for p in self.pools))
+
     def pool(self, pool_id: str) -> Pool | None:
         """The pool addressed by this ID: pool IDs are case-insensitive."""
-        low = pool_id.lower()
-        return next((p for p in self.pools if p.id.lower() == low), None)
+        return self._by_id.get(pool_id.lower())
+
+    @cached_property
+    def _by_id(self) -> dict[str, Pool]:
+        return {p.id.lower(): p for p in reversed(self.pools)}  # reversed: the first of equal IDs wins, as before
 
     def to_json(self) -> dict[str, Any]:
         """The inventory in its file format."""

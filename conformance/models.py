@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -83,6 +84,9 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     elapsed: float = 0.0
+    # Why `body` is not the whole body as sent ("" when it is): cut at the size cap, ended before its declared
+    # length, or left in a content coding the suite does not decode. Such a body is never parsed as JSON.
+    note: str = ""
 
     def header(self, name: str) -> str | None:
         """The first value of a header, case-insensitively, or None."""
@@ -90,8 +94,15 @@ class Response:
         return next((v for k, v in self.headers if k.lower() == low), None)
 
     def json(self) -> Any:
-        """The body parsed as JSON; ValueError if it is not JSON."""
-        return json.loads(self.body.decode("utf-8"))
+        """The body parsed as JSON; ValueError (saying why) if it is not JSON, is not read whole, or nests
+        deeper than the parser can follow (a target's body must never crash the suite)."""
+        if self.note:
+            raise ValueError(f"the body was not read whole: {self.note}")
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except RecursionError:
+            raise ValueError("the JSON nests deeper than the parser follows "
+                             f"(the limit here is about {sys.getrecursionlimit()} levels)") from None
 
 
 @dataclass(frozen=True)
@@ -233,3 +244,6 @@ class Exchange:
     api_version: str
     base_url: str = ""
     observed: Observations = field(default=NOTHING_OBSERVED, compare=False)
+    # the request as it went on the wire, when signing changed it: its secrets are scrubbed from what the
+    # target echoes before anything about the exchange is recorded
+    sent: Request | None = field(default=None, compare=False)

@@ -7,6 +7,7 @@ signer adds it (see oracle.AUTH_DIRECTIVE_HEADER for the AUTH-* requests).
 
 from __future__ import annotations
 
+import functools
 import json
 import string
 import uuid
@@ -300,6 +301,14 @@ FAULTY_PART: dict[str, Any] = {"target": ("pool-unknown", "node-unknown", "state
 
 
 def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> SearchStrategy[tuple[str, str]]:
+    return _kinds(_target_table(inventory, api_version), kinds)
+
+
+@functools.lru_cache(maxsize=8)
+def _target_table(inventory: Inventory, api_version: str) -> dict[str, Callable[[], SearchStrategy[tuple[str, str]]]]:
+    """Per kind of target, its strategy (built on first use), once per inventory and api-version: every
+    requirement's plans draw from the same lists, which cost time in the number of nodes (a run must stay
+    linear in it; the inventory's hash is cached, so the lookup is not)."""
     data = version(api_version)
     pools = inventory.pools
     allowed = [p for p in pools if p.configuration == "cloudServiceConfiguration" or data.vm_pool_allowed]
@@ -308,8 +317,9 @@ def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> 
     def safe(ps: list[Any], states: tuple[str, ...] = ACCEPTING_STATES) -> list[tuple[str, str]]:
         return [(p.id, n.id) for p in ps for n in p.nodes if n.state in states and n.expendable]
     any_pool = [p.id for p in pools] or ["nopool-x"]
-    any_node = sorted({n.id for p in pools for n in p.nodes}) or ["nonode-x"]
-    fallback = st.tuples(st.sampled_from(any_pool), _unknown("nonode-", lambda n: n in any_node))
+    known_nodes = {n.id for p in pools for n in p.nodes}
+    any_node = sorted(known_nodes) or ["nonode-x"]
+    fallback = st.tuples(st.sampled_from(any_pool), _unknown("nonode-", known_nodes.__contains__))
     lists: dict[str, list[tuple[str, str]]] = {
         "accept": safe(allowed), "vm": safe(vm), "running": safe(allowed, ("running",)),
         "case": [(v, n) for p, n in safe(allowed) for v in _case_variants([p])],
@@ -321,13 +331,18 @@ def _targets(inventory: Inventory, api_version: str, kinds: tuple[str, ...]) -> 
         per_pool: dict[str, list[tuple[str, str]]] = {}
         for pair in v:
             per_pool.setdefault(pair[0].lower(), []).append(pair)
-        return lambda: st.one_of(*(st.sampled_from(p) for p in per_pool.values())) if v else fallback
+        return _once(lambda: st.one_of(*(st.sampled_from(p) for p in per_pool.values())) if v else fallback)
     table = {k: pick(v) for k, v in lists.items()}
-    table["pool-unknown"] = lambda: st.tuples(unknown_pool_ids(inventory=inventory), st.sampled_from(any_node))
-    table["pool-malformed"] = lambda: st.tuples(malformed_ids(), st.sampled_from(any_node))
-    table["node-unknown"] = lambda: st.tuples(st.sampled_from(any_pool), unknown_node_ids(inventory=inventory))
-    table["node-malformed"] = lambda: st.tuples(st.sampled_from(any_pool), malformed_ids(too_long=False))
-    return _kinds(table, kinds)
+    table["pool-unknown"] = _once(lambda: st.tuples(unknown_pool_ids(inventory=inventory), st.sampled_from(any_node)))
+    table["pool-malformed"] = _once(lambda: st.tuples(malformed_ids(), st.sampled_from(any_node)))
+    table["node-unknown"] = _once(lambda: st.tuples(st.sampled_from(any_pool), unknown_node_ids(inventory=inventory)))
+    table["node-malformed"] = _once(lambda: st.tuples(st.sampled_from(any_pool), malformed_ids(too_long=False)))
+    return table
+
+
+def _once(make: Callable[[], SearchStrategy[T]]) -> Callable[[], SearchStrategy[T]]:
+    """The strategy make() builds, built on the first call only."""
+    return functools.cache(make)
 
 
 def _requests(plan: Plan, inventory: Inventory, api_version: str) -> SearchStrategy[Request]:

@@ -32,3 +32,16 @@ def test_benchmark_smoke_run_writes_every_figure_and_machine_fact(tmp_path: Path
                                      "ours_over_send_http_client", "ours_over_generate_only"}
     assert result["faults"] and all(row["caught"] and row["first_failure"] for row in result["faults"])
     assert "suite.quick" in done.stdout and "ours_over_schemathesis_api" in done.stdout
+
+
+@pytest.mark.slow  # emulators in their own processes and quick runs at 100 and 1,000 nodes: about 10 s
+def test_discovery_benchmark_smoke_run_writes_rows_per_size(tmp_path: Path) -> None:
+    output = tmp_path / "discovery.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "discovery.py"), "--smoke", "--output",
+                           str(output)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(output.read_text())
+    assert [r["nodes"] for r in result["rows"]] == [100, 1000]
+    assert all(r["pages"] >= 11 and r["run_s"]["median"] > 0 and r["run_peak_rss_mib"]["median"] > 0
+               for r in result["rows"])
+    assert set(result["per_extra_node"]) == {"discovery_s", "run_s", "discovery_peak_mib", "run_peak_rss_mib"}

@@ -104,10 +104,10 @@ def test_independent_always_503_target_incomplete_exit_3(tmp_path: Path) -> None
     statuses = {rid: r["status"] for rid, r in run.requirements.items()}
     assert run.code == 3 and run.results["verdict"] == "incomplete"
     assert "fail" not in statuses.values()
-    assert statuses["ERR-BODY-SCHEMA"] == "pass"  # a well-formed error answer is still an error answer
+    # 503 ServerBusy decides no status rule, and a run of them trips the circuit breaker: nothing is a pass
     assert statuses["SEM-POOL-NOT-FOUND"] == statuses["SEM-ACCEPT"] == statuses["NO-SERVER-ERROR"] == "undecided"
-    assert statuses["SEM-METHOD"] == "undecided"
-    assert "503 ServerBusy" in run.requirements["SEM-POOL-NOT-FOUND"]["reason"]
+    assert statuses["SEM-METHOD"] == "undecided" and "pass" not in statuses.values()
+    assert "503" in run.requirements["SEM-POOL-NOT-FOUND"]["reason"]  # what decided nothing, or stopped the run
 
 
 def test_independent_target_never_accepting_incomplete_with_allow_destructive(tmp_path: Path) -> None:

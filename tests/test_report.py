@@ -232,3 +232,12 @@ def test_closing_lines_unexpected_undecided_must_says_what_would_decide_it() -> 
         "batch-conformance: against the expectations in e.toml: INCOMPLETE (1 unexpected)",
         "  unexpected: SEM-ACCEPT (MUST) undecided; not in the file, counts as incomplete; to decide it: "
         "--allow-destructive"]
+
+
+def test_reproduce_command_keeps_a_non_default_body_cap() -> None:
+    from conformance.config import Settings
+    from conformance.reporting.failures import reproduce_command
+
+    command = reproduce_command(Settings(api_version="2023-11-01.18.0", max_body_bytes=65536), "ERR-BODY-SCHEMA")
+    assert "--max-body-bytes 65536" in command and "--max-body-bytes" not in reproduce_command(
+        Settings(api_version="2023-11-01.18.0"), "ERR-BODY-SCHEMA")

@@ -139,7 +139,10 @@ def other_open_statuses(ex: Exchange, requirement: str) -> frozenset[int]:
 
 def jsonish(value: Any) -> str:
     """A compact JSON rendering for messages."""
-    return json.dumps(value, sort_keys=True)[:200]
+    try:
+        return json.dumps(value, sort_keys=True)[:200]
+    except RecursionError:
+        return "(a value nested too deeply to show)"
 
 
 def require_guid_request_id(requirement: str, ex: Exchange, why: str) -> None:

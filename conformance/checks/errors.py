@@ -48,8 +48,27 @@ def error_content_type(ex: Exchange) -> None:
                    why="every error carries a BatchError JSON body (observed on the live service)")
 
 
+def _lone_surrogate(doc: Any) -> str | None:
+    """The first string (key or value) holding an unpaired surrogate (JSON allows the escape; no text holds it).
+    Iterative: a parsed body may nest as deep as the parser allowed."""
+    pending = [doc]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= c <= "\udfff" for c in item):
+                return item
+        elif isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return None
+
+
 def schema_problem(doc: Any) -> str | None:
     """What keeps a parsed body from being a BatchError, or None when it is one."""
+    if (bad := _lone_surrogate(doc)) is not None:
+        return (f"the string {bad!r} holds an unpaired surrogate escape: not Unicode text "
+                "(RFC 8259 section 8.2; I-JSON, RFC 7493, forbids it)")
     if not isinstance(doc, dict):
         return f"the body is JSON {type(doc).__name__}, not an object"
     code = doc.get("code")
@@ -80,8 +99,10 @@ def error_body_schema(ex: Exchange) -> None:
     _error_body(ex)
     try:
         doc = ex.response.json()
-    except (ValueError, UnicodeDecodeError):
-        problem: str | None = "the body is not JSON"
+    except UnicodeDecodeError as err:
+        problem: str | None = f"the body is not UTF-8 (byte {err.object[err.start:err.start + 1]!r} at {err.start})"
+    except ValueError as err:
+        problem = f"the body is not JSON ({err})"
     else:
         problem = schema_problem(doc)
     if problem:

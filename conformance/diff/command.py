@@ -25,12 +25,12 @@ from conformance.models import HarnessError, Request, Response, UsageError
 from conformance.oracle import Oracle
 from conformance.reporting.har import TrafficRecorder
 from conformance.rules import ACCEPTING_STATES, reimage_target
+from conformance.run.discovery import discover_inventory
 from conformance.run.plugin import add_shared_arguments, run_settings
 from conformance.run.safety import LiveSafety, Planned, Withheld
 from conformance.run.session import PROFILE_EXAMPLES
 from conformance.run.setup import (
     auth_enforced,
-    discover_inventory,
     open_embedded,
     open_target,
     prepare_sdk,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any, Literal
 from conformance.diff.classify import Change, Side, Verdict
 from conformance.models import Request
 from conformance.redaction import redact_text
-from conformance.reporting.failures import request_record
+from conformance.reporting.failures import html_text, request_record
 from conformance.reporting.junit import Case, Outcome
 from conformance.reporting.junit import write_junit as write_junit_file
 from conformance.reporting.report import STATUS_COLOURS, page
@@ -176,7 +175,7 @@ def write_junit(result: DiffResult, path: Path) -> None:
 
 
 def _e(value: Any) -> str:
-    return html.escape(redact_text(str(value)))
+    return html_text(value)
 
 
 def _request_html(side: dict[str, Any]) -> str:

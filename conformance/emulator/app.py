@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import itertools
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl, unquote
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from conformance import spec
 from conformance.emulator import validation
@@ -15,6 +16,7 @@ from conformance.emulator.state import EmulatorState, node_view, pool_view
 from conformance.emulator.wire import Reply, accepted_reply, error_reply, json_reply, serialise
 
 Scope = dict[str, Any]
+T = TypeVar("T")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -174,7 +176,8 @@ class ReimageApp:
         base = req.base_url
         with self.state.lock:
             if name == "pools":
-                return json_reply({"value": [pool_view(p, base) for p in self.state.pools.values()]})
+                pools, link = _page(req, self.state.pools.values())
+                return json_reply({"value": [pool_view(p, base) for p in pools], **link})
             pool = self.state.pool(ids[0], case_sensitive="case-sensitive-pools" in self.flags)
             if pool is None:
                 return error_reply(404, "PoolNotFound", base)
@@ -182,10 +185,27 @@ class ReimageApp:
                 return json_reply(pool_view(pool, base))
             now = self.state.clock()
             if name == "nodes":
-                nodes = [node_view(pool, n, now, version.node_states, base) for n in pool.nodes.values()]
-                return json_reply({"value": nodes})
+                nodes, link = _page(req, pool.nodes.values())
+                return json_reply({"value": [node_view(pool, n, now, version.node_states, base) for n in nodes],
+                                   **link})
             node = pool.nodes.get(ids[1])
             if node is None:
                 return error_reply(404, "NodeNotFound", base)
             return json_reply(node_view(pool, node, now, version.node_states, base))
 
+
+
+PAGE_SIZE = 1000  # items per page of a list, at most and by default, as the service pages (maxresults)
+
+
+def _page(req: Incoming, items: Iterable[T]) -> tuple[list[T], dict[str, str]]:
+    """One page of a list (`maxresults`, `$skiptoken`) and, when more follow, its odata.nextLink."""
+    query = dict(req.query)
+    size = int(query["maxresults"]) if query.get("maxresults", "").isdigit() else PAGE_SIZE
+    size = min(max(size, 1), PAGE_SIZE)
+    skip = int(query["$skiptoken"]) if query.get("$skiptoken", "").isdigit() else 0
+    window = list(itertools.islice(items, skip, skip + size + 1))
+    if len(window) <= size:
+        return window, {}
+    rest = urlencode([(k, v) for k, v in req.query if k != "$skiptoken"] + [("$skiptoken", str(skip + size))])
+    return window[:size], {"odata.nextLink": f"{req.base_url}{req.raw_path.split('?')[0]}?{rest}"}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conformance.redaction import redact_text
+from conformance.reporting.failures import html_text
 from conformance.reporting.junit import Case
 from conformance.reporting.junit import write_junit as write_junit_file
 from conformance.reporting.report import STATUS_COLOURS, page
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _e(value: Any) -> str:
-    return html.escape(redact_text(str(value)))
+    return html_text(value)
 
 
 def write_junit(result: Comparison, path: Path) -> None:

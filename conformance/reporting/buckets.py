@@ -77,7 +77,7 @@ class Bucket:
     @property
     def id(self) -> str:
         """A short stable name of the signature (for CI logs and comparisons)."""
-        return hashlib.sha256(self.key.encode()).hexdigest()[:10]
+        return hashlib.sha256(self.key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
     @property
     def answer(self) -> str:

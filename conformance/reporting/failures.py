@@ -2,53 +2,74 @@
 
 from __future__ import annotations
 
+import html
+import re
 import shlex
 from typing import Any
 
 from conformance.config import Settings
 from conformance.models import Exchange, Request, RequirementFailure, Response
-from conformance.redaction import redact_headers, redact_text
+from conformance.redaction import echoable, redact_headers, redact_text
 from conformance.reporting.buckets import signature
 
 BODY_SHOWN = 2048
 EMULATOR_PORT = 8765
+# What no report may hold, or a terminal would obey: C0 controls but tab and line ends, DEL, lone surrogates.
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
-def body_text(body: bytes | None) -> str | None:
+def shown(value: object, extra: tuple[str, ...] = ()) -> str:
+    """Text as a report or a terminal shows it: secrets redacted (registered ones and `extra`), and characters
+    that HTML, XML, UTF-8 files or terminals cannot take safely replaced by U+FFFD. Whatever bytes a target
+    sends, every report stays writable and parseable."""
+    return _UNSHOWABLE.sub("\ufffd", redact_text(str(value), extra))
+
+
+def html_text(value: object) -> str:
+    """Text for an HTML report: shown() (secrets redacted, unshowable characters replaced), then escaped."""
+    return html.escape(shown(value))
+
+
+def body_text(body: bytes | None, extra: tuple[str, ...] = (), note: str = "") -> str | None:
     """A body as reports show it: decoded leniently, cut after BODY_SHOWN bytes (saying how long it was),
-    secrets redacted; None for no body."""
+    secrets redacted; None for no body. `note` says why the body read is not the whole body sent."""
     if body is None:
         return None
     text = body[:BODY_SHOWN].decode("utf-8", errors="replace")
     if len(body) > BODY_SHOWN:
-        text += f"... ({len(body)} bytes in all)"
-    return redact_text(text)
+        text += f"... ({len(body)} bytes read)"
+    if note:
+        text += f" [{note}]"
+    return shown(text, extra)
 
 
 def request_record(request: Request, url: str) -> dict[str, Any]:
     """A request as reports show it (secrets redacted, big bodies cut)."""
-    return {"method": request.method, "url": redact_text(url), "headers": dict(redact_headers(request.headers)),
+    return {"method": request.method, "url": shown(url),
+            "headers": {shown(k): shown(v) for k, v in redact_headers(request.headers)},
             "body": body_text(request.body)}
 
 
-def response_record(response: Response) -> dict[str, Any]:
-    """A response as reports show it (secrets redacted, big bodies cut)."""
-    return {"status": response.status, "headers": dict(redact_headers(response.headers)),
-            "body": body_text(response.body)}
+def response_record(response: Response, echoed: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A response as reports show it (secrets redacted, those the request carried too; big bodies cut)."""
+    return {"status": response.status,
+            "headers": {shown(k): shown(v) for k, v in redact_headers(response.headers, echoed)},
+            "body": body_text(response.body, echoed, response.note)}
 
 
 def failure_record(exchange: Exchange, failure: RequirementFailure, *, url: str, curl: str, reproduce: str,
                    flaky: bool = False) -> dict[str, Any]:
     """The first_failure entry of results.json and the report: what went wrong, the exchange, how to replay."""
+    echoed = echoable((exchange.sent or exchange.request).headers)
     return {
         "requirement": failure.requirement,
-        "message": redact_text(failure.detail),
-        "expected": redact_text(failure.expected or exchange.expectation.describe()),
+        "message": shown(failure.detail, echoed),
+        "expected": shown(failure.expected or exchange.expectation.describe(), echoed),
         "flaky": flaky,
         "request": request_record(exchange.request, url),
-        "response": response_record(exchange.response),
-        "curl": curl,
-        "reproduce": reproduce,
+        "response": response_record(exchange.response, echoed),
+        "curl": shown(curl),
+        "reproduce": shown(reproduce),
         "signature": signature(exchange),  # what groups it with failures of the same cause (reporting.buckets)
     }
 
@@ -88,6 +109,8 @@ def reproduce_command(settings: Settings, requirement: str, also: tuple[str, ...
         parts += ["--rate", f"{settings.rate:g}"]
     if settings.request_timeout != Settings.request_timeout:
         parts += ["--request-timeout", f"{settings.request_timeout:g}"]
+    if settings.max_body_bytes != Settings.max_body_bytes:  # a body over the cap fails: the cap decides
+        parts += ["--max-body-bytes", str(settings.max_body_bytes)]
     if not settings.schemathesis:
         parts.append("--no-schemathesis")
     parts += ["--api-version", settings.api_version, "--profile", settings.profile,

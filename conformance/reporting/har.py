@@ -1,4 +1,8 @@
-"""Record the traffic a run sent as HAR 1.2 (redacted at the single point where it is recorded)."""
+"""Record the traffic a run sent as HAR 1.2 (redacted at the single point where it is recorded).
+
+Entries go to the file as they are recorded, not into memory: a long run against a target with large answers
+must not grow without bound (each body is already cut at the run's --max-body-bytes).
+"""
 
 from __future__ import annotations
 
@@ -11,20 +15,22 @@ from urllib.parse import parse_qsl, urlsplit
 
 from conformance import __version__
 from conformance.models import Request, Response
-from conformance.redaction import redact_headers, redact_text
+from conformance.redaction import echoable, redact_headers, redact_text
 
 
-def _headers(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in redact_headers(pairs)]
+def _headers(pairs: tuple[tuple[str, str], ...], echoed: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in redact_headers(pairs, echoed)]
 
 
-def _text(body: bytes | None) -> str:
-    return redact_text(body.decode("utf-8", errors="replace")) if body else ""
+def _text(body: bytes | None, echoed: tuple[str, ...] = ()) -> str:
+    return redact_text(body.decode("utf-8", errors="replace"), echoed) if body else ""
 
 
 def har_entry(request: Request, response: Response, base_url: str) -> dict[str, Any]:
-    """One HAR entry for an exchange, secrets redacted."""
+    """One HAR entry for an exchange, secrets redacted (those the request carried too, wherever the target
+    echoes them)."""
     url = base_url.rstrip("/") + request.path_and_query
+    echoed = echoable(request.headers)
     req: dict[str, Any] = {
         "method": request.method, "url": redact_text(url), "httpVersion": "HTTP/1.1",
         "headers": _headers(request.headers), "cookies": [],
@@ -38,33 +44,45 @@ def har_entry(request: Request, response: Response, base_url: str) -> dict[str, 
         "startedDateTime": datetime.now(UTC).isoformat(), "time": round(response.elapsed * 1000, 3),
         "request": req,
         "response": {"status": response.status, "statusText": "", "httpVersion": "HTTP/1.1",
-                     "headers": _headers(response.headers), "cookies": [],
+                     "headers": _headers(response.headers, echoed), "cookies": [],
                      "content": {"size": len(response.body),
                                  "mimeType": response.header("Content-Type") or "",
-                                 "text": _text(response.body)},
+                                 "text": _text(response.body, echoed),
+                                 **({"comment": response.note} if response.note else {})},
                      "redirectURL": "", "headersSize": -1, "bodySize": len(response.body)},
         "cache": {}, "timings": {"send": 0, "wait": round(response.elapsed * 1000, 3), "receive": 0},
     }
 
 
 class TrafficRecorder:
-    """Collects exchanges and writes them as one HAR file."""
+    """Writes exchanges to one HAR file as they come; write() completes it."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.entries: list[dict[str, Any]] = []
+        self.count = 0
+        self._file: Any = None
         self._lock = threading.Lock()
+
+    def _open(self) -> Any:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8")
+            creator = json.dumps({"name": "batch-conformance", "version": __version__})
+            self._file.write(f'{{"log": {{"version": "1.2", "creator": {creator}, "entries": [\n')
+        return self._file
 
     def add(self, request: Request, response: Response, base_url: str) -> None:
         """Record one exchange."""
-        entry = har_entry(request, response, base_url)
+        entry = json.dumps(har_entry(request, response, base_url), indent=1)
         with self._lock:
-            self.entries.append(entry)
+            self._open().write((",\n" if self.count else "") + entry)
+            self.count += 1
 
     def write(self) -> Path:
-        """Write the HAR file and return its path."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"log": {"version": "1.2", "creator": {"name": "batch-conformance", "version": __version__},
-                       "entries": self.entries}}
-        self.path.write_text(json.dumps(doc, indent=1))
+        """Complete the HAR file (also when nothing was recorded) and return its path."""
+        with self._lock:
+            handle = self._open()
+            if not handle.closed:
+                handle.write("\n]}}\n")
+                handle.close()
         return self.path

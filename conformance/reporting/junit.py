@@ -1,7 +1,7 @@
 """JUnit XML, written in one place for run, validate-traffic and diff: one testcase per verdict.
 
-Every text that reaches the file passes through xml_text(), so a target that answers with control characters
-or lone surrogates cannot make the file unparseable, and redact_text(), so no secret reaches it.
+Every text that reaches the file passes through xml_text(): shown() (secrets redacted, control characters and
+lone surrogates replaced, so that no target's answer can make the file unparseable) and XML's own exclusions.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from conformance.redaction import redact_text
+from conformance.reporting.failures import shown
 
 Outcome = Literal["passed", "failure", "error", "skipped"]
 MESSAGE_CHARS = 500
-# Characters XML 1.0 cannot hold (C0 controls but tab, newline, carriage return; surrogates; U+FFFE/FFFF).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Characters XML 1.0 cannot hold beyond those shown() replaces.
+_NOT_XML = re.compile("[\ufffe\uffff]")
 
 
 def xml_text(value: object) -> str:
     """The value as text an XML file can hold, secrets redacted: characters XML forbids become U+FFFD."""
-    return _NOT_XML.sub("\ufffd", redact_text(str(value)))
+    return _NOT_XML.sub("\ufffd", shown(value))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ validate-traffic, which has no pytest session, wraps the same summary in standal
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from conformance.redaction import redact_text
 from conformance.reporting.badge import badge_svg
 from conformance.reporting.expectations import GateEntry
+from conformance.reporting.failures import html_text, shown
 from conformance.reporting.junit import Case, Outcome
 from conformance.reporting.junit import write_junit as write_junit_file
 from conformance.reporting.results import STATUSES, RequirementResult, RunResult
@@ -74,11 +74,12 @@ def write_junit(run: RunResult, path: Path) -> None:
 
 
 def redact_doc(value: Any) -> Any:
-    """A JSON-able document with every string scrubbed (keys included): nothing leaves unredacted."""
+    """A JSON-able document with every string made shown() (keys included): nothing leaves unredacted, and no
+    lone surrogate or control character from a target's answer reaches the file."""
     if isinstance(value, str):
-        return redact_text(value)
+        return shown(value)
     if isinstance(value, dict):
-        return {redact_text(str(k)): redact_doc(v) for k, v in value.items()}
+        return {shown(k): redact_doc(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_doc(v) for v in value]
     return value
@@ -87,7 +88,7 @@ def redact_doc(value: Any) -> Any:
 def write_results(run: RunResult, path: Path) -> None:
     """results.json, redacted as a whole (the last point before the file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(redact_doc(run.to_json()), indent=1, default=str) + "\n")
+    path.write_text(json.dumps(redact_doc(run.to_json()), indent=1, default=str) + "\n", encoding="utf-8")
 
 
 def run_badge(run: RunResult) -> str:
@@ -113,7 +114,7 @@ def write_reports(run: RunResult, report_dir: Path, *, badge: bool = False) -> N
 
 
 def _e(value: Any) -> str:
-    return html.escape(redact_text(str(value)))
+    return html_text(value)
 
 
 def _headers_text(headers: Any) -> str:
@@ -270,6 +271,9 @@ def _counts(run: RunResult) -> str:
 def _verdict_note(run: RunResult) -> str:
     if run.verdict == "fail":
         return "a MUST requirement failed: the target does not conform"
+    if run.stopped:
+        return (f"the run stopped sending before every requirement was decided ({run.stopped}): no verdict on "
+                "conformance")
     if run.verdict == "error":
         return "the harness could not decide every MUST requirement: no verdict on conformance"
     if run.verdict == "incomplete":

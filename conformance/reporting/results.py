@@ -109,6 +109,7 @@ class RunResult:
     servers: list[str] = field(default_factory=list)  # the distinct Server headers the target sent
     record: Record | None = None  # the certification record, once the run finished
     gate: Gate | None = None  # the run judged against an expectations file, when one was given
+    stopped: str = ""  # why the run stopped sending before it was through (deadline, breaker, signal), or ""
 
     def note_server(self, value: str | None) -> None:
         """Remember a Server header the target sent (the record names the target by it)."""
@@ -118,7 +119,8 @@ class RunResult:
     @property
     def verdict(self) -> Verdict:
         """fail when a MUST requirement failed; error when none failed but one could not be decided because
-        the harness broke; incomplete when none failed but an applicable MUST requirement stayed undecided;
+        the harness broke; incomplete when none failed but an applicable MUST requirement stayed undecided (a
+        run that stopped sending early leaves what it had not decided undecided, saying why);
         pass only when every applicable MUST requirement was decided and met. SHOULD requirements are
         warnings and never change it."""
         musts = [r for r in self.requirements.values() if r.requirement.level == "MUST"]
@@ -152,7 +154,8 @@ class RunResult:
         doc = {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
                "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
                "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
-               "harness_errors": self.harness_errors, "buckets": [b.to_json() for b in self.buckets()],
+               "harness_errors": self.harness_errors, "stopped": self.stopped,
+               "buckets": [b.to_json() for b in self.buckets()],
                "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
         if self.record is not None:
             doc["record"] = self.record.to_json()

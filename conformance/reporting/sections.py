@@ -5,12 +5,11 @@ Plain HTML (inline styles only) for summary_html() in report.py; every text is r
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
-from conformance.redaction import redact_text
 from conformance.reporting.buckets import Bucket
 from conformance.reporting.expectations import Gate, GateEntry
+from conformance.reporting.failures import html_text
 from conformance.reporting.record import Record
 
 GATE_COLOURS = {"expected": "#2e7d32", "unexpected": "#c62828", "unexpected pass": "#1565c0", "expired": "#c62828",
@@ -18,7 +17,7 @@ GATE_COLOURS = {"expected": "#2e7d32", "unexpected": "#c62828", "unexpected pass
 
 
 def _e(value: Any) -> str:
-    return html.escape(redact_text(str(value)))
+    return html_text(value)
 
 
 def buckets_html(buckets: list[Bucket]) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
+from conformance.reporting.failures import shown
 from conformance.reporting.report import closing_lines
 from conformance.run.plugin import OPTIONS, add_shared_arguments, run_settings
 from conformance.run.setup import NOT_APPLICABLE_KEY, prepare_sdk
@@ -54,10 +55,11 @@ def _exit_code(results_path: Path, pytest_code: int) -> int:
               f"{pytest_code}", file=sys.stderr)
         return EXIT_ERROR
     verdict = results.get("verdict")
-    print(f"batch-conformance: verdict {str(verdict).upper()}{_not_applicable(results)}; reports in "
-          f"{results_path.parent}/ (results.json, junit.xml, report.html, badge.svg)")
+    stopped = f" (the run stopped sending: {results['stopped']})" if results.get("stopped") else ""
+    print(shown(f"batch-conformance: verdict {str(verdict).upper()}{stopped}{_not_applicable(results)}; reports in "
+                f"{results_path.parent}/ (results.json, junit.xml, report.html, badge.svg)"))
     for line in closing_lines(results):
-        print(line)
+        print(shown(line))
     gate = results.get("expectations")
     if isinstance(gate, dict):  # with an expectations file, the exit code counts only what it did not expect
         verdict = gate.get("verdict")

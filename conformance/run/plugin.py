@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -15,11 +17,16 @@ from conformance import __version__
 from conformance.config import Settings, load_settings
 from conformance.models import HarnessError, UsageError
 from conformance.reporting.expectations import load_expectations
+from conformance.reporting.failures import shown
 from conformance.reporting.results import RunResult
 from conformance.spec import Requirement
+from conformance.targets.guard import Guard
 
 RUN_KEY = pytest.StashKey[RunResult]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
+GUARD_KEY = pytest.StashKey[Guard]()
+_SIGNALS_KEY = pytest.StashKey[dict[int, Any]]()
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,12 @@ OPTIONS = (  # the one table for both command lines
     Option("allow-destructive", {"action": "store_const", "const": True, "help": "allow requests that really reimage"}),
     Option("max-reimages", {"metavar": "N", "type": int, "help": "at most N accepted reimages (default 1)"}),
     Option("rate", {"metavar": "PER_SECOND", "type": float, "help": "at most N requests per second"}),
-    Option("request-timeout", {"metavar": "SECONDS", "type": float, "help": "seconds per request"}),
+    Option("request-timeout", {"metavar": "SECONDS", "type": float,
+                               "help": "seconds per request: connect plus the whole response (default 30)"}),
+    Option("max-duration", {"metavar": "SECONDS", "type": float,
+                            "help": "stop sending after this long and write the reports (default: no limit)"}),
+    Option("max-body-bytes", {"metavar": "N", "type": int,
+                              "help": "read a response body up to N bytes, decoded (default 4194304)"}),
     Option("watch-seconds", {"metavar": "SECONDS", "type": float,
                              "help": "after a live reimage, watch the node this long (default 900)"}),
     Option("record", {"metavar": "HAR_FILE", "help": "write the traffic sent as HAR to this file"}),
@@ -135,7 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def fail_requirement(requirement: Requirement, message: str) -> NoReturn:
     """End a requirement's test as failed: a MUST fails it, a SHOULD is an expected failure (a warning that
     never changes the verdict). The one place both layers decide how a broken requirement shows in pytest."""
-    text = f"{requirement.id} ({requirement.level}, {requirement.source}): {message}"
+    text = shown(f"{requirement.id} ({requirement.level}, {requirement.source}): {message}")
     if requirement.level == "SHOULD":
         pytest.xfail(f"SHOULD not met (a warning; the verdict ignores it): {text}")
     pytest.fail(text, pytrace=False)
@@ -157,7 +169,7 @@ def conformance_session(pytestconfig: pytest.Config, conformance_settings: Setti
 
     run = pytestconfig.stash[RUN_KEY]
     try:
-        with open_session(conformance_settings, run) as session:
+        with open_session(conformance_settings, run, pytestconfig.stash.get(GUARD_KEY, None)) as session:
             yield session
     except (UsageError, HarnessError) as err:
         # nothing is lost: every requirement is reported as an error with the reason, then the run stops
@@ -165,7 +177,7 @@ def conformance_session(pytestconfig: pytest.Config, conformance_settings: Setti
 
         close_run(run, str(err))
         run.harness_errors.append(str(err))
-        pytest.exit(f"batch-conformance: error: {err}", returncode=2)
+        pytest.exit(shown(f"batch-conformance: error: {err}"), returncode=2)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -182,6 +194,36 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[RUN_KEY] = new_run(settings, settings.target or "embedded emulator", __version__,
                                             selected)
     session.config.stash[_START] = time.monotonic()
+    guard = Guard(max_duration=settings.max_duration)
+    session.config.stash[GUARD_KEY] = guard
+    _catch_stop_signals(session.config, guard)
+
+
+def _catch_stop_signals(config: pytest.Config, guard: Guard) -> None:
+    """SIGINT and SIGTERM stop the run: nothing more is sent, what is in flight is cut, every requirement left
+    is reported undecided, and all three reports are written. A second signal stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may install handlers (a run started from another thread keeps pytest's)
+
+    received: list[str] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if received:
+            _restore_signals(config)
+            raise KeyboardInterrupt
+        received.append(name)
+        guard.stop(f"interrupted by {name}")  # the verdict line says so; pytest captures the terminal meanwhile
+
+    previous: dict[int, Any] = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    config.stash[_SIGNALS_KEY] = previous
+
+
+def _restore_signals(config: pytest.Config) -> None:
+    previous: dict[int, Any] = config.stash.get(_SIGNALS_KEY, {})
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    previous.clear()
 
 
 _START = pytest.StashKey[float]()
@@ -228,6 +270,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from conformance.run.session import close_run
 
     run = config.stash[RUN_KEY]
+    guard = config.stash.get(GUARD_KEY, None)
+    if guard is not None and guard.reason:
+        run.stopped = guard.reason
     close_run(run, f"the run stopped early (pytest exit status {int(exitstatus)})")
     run.duration = time.monotonic() - config.stash.get(_START, time.monotonic())
     settings = settings_from_config(config)
@@ -253,6 +298,14 @@ def conclude(run: RunResult, settings: Settings) -> None:
     run.gate = judge(expected, ((rid, r.requirement.level, r.status) for rid, r in run.requirements.items()),
                      file=settings.expectations, strict=settings.strict_expectations, today=finished.date(),
                      run_verdict=run.verdict)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give the signals back and stop the watchdog, once every report is written."""
+    _restore_signals(config)
+    guard = config.stash.get(GUARD_KEY, None)
+    if guard is not None:
+        guard.close()
 
 
 @pytest.hookimpl(optionalhook=True)

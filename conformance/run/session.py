@@ -34,6 +34,7 @@ from conformance.rules import ACCEPTING_STATES, reimage_target
 from conformance.run.safety import LiveSafety, Planned, Withheld, remedy_for
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target, get_json, sent_request
+from conformance.targets.guard import Guard
 
 PASSIVE_CATEGORIES = frozenset({"response", "error"})
 PROFILE_EXAMPLES = {"quick": 12, "standard": 60, "thorough": 400}
@@ -82,10 +83,13 @@ class Session:
     served_versions: frozenset[str] | None = None
     auth_enforced: bool | None = None
     recorder: TrafficRecorder | None = None
+    guard: Guard | None = None  # the run's limits; by default the target's own
     oracle: Oracle = field(init=False)
     safety: LiveSafety = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.guard is None:
+            self.guard = getattr(self.target, "guard", None) or Guard()
         self.oracle = Oracle(self.inventory, self.settings.api_version,
                              served_versions=self.served_versions, auth_enforced=self.auth_enforced)
         self.safety = LiveSafety.from_settings(self.settings, self.inventory)
@@ -126,7 +130,8 @@ class Session:
             self._read_back(request)
         observed = Observations(auth_enforced=self.oracle.auth_enforced, node_before=before, node_after=after,
                                 watch=watch)
-        return Exchange(sent, response, expectation, self.settings.api_version, self.target.base_url, observed)
+        return Exchange(sent, response, expectation, self.settings.api_version, self.target.base_url, observed,
+                        sent=sent)
 
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)
@@ -136,6 +141,12 @@ class Session:
             sent = getattr(self.target, "last_sent", None) or request
             self.recorder.add(sent, response, self.target.base_url)
         return response
+
+    @property
+    def stopped(self) -> str:
+        """Why the run sends nothing more ('' while it may send): its deadline, the breaker, a signal."""
+        assert self.guard is not None
+        return self.guard.reason if self.guard.stopped else ""
 
     def get_json(self, path: str) -> Any:
         """GET a resource of the target (recorded); its JSON, or None when it is not a 200 with JSON."""
@@ -189,6 +200,9 @@ class Session:
         """Run the requirement's property; the result says pass, fail, error, undecided or not applicable,
         and why."""
         result = self.run.requirements[requirement_id]
+        if self.stopped:  # what exchanges before the stop decided stands; else undecided, saying why
+            result.settle(f"the run stopped sending ({self.stopped})", remedy=STOP_REMEDY)
+            return result
         if self._inapplicable(result):
             return result
         started = time.monotonic()
@@ -225,6 +239,7 @@ class Session:
         withheld: list[str] = []
         inexpressible: list[str] = []  # inputs this target (an SDK) cannot send
         transient = [0]  # answers that decide nothing (503 ServerBusy, 500 OperationTimedOut, 429)
+        broken: list[HarnessError] = []  # the network broke: the rest of the property (shrinking) sends nothing
         observe = bool(checks.CHECKS.get(requirement_id).observes)
         strategy = checks.requests_for(requirement_id, inventory=self.inventory, api_version=self.settings.api_version)
 
@@ -232,6 +247,8 @@ class Session:
         @hypothesis_seed(self.settings.seed)
         @given(strategy)
         def prop(request: Request) -> None:
+            if broken:
+                raise broken[0]
             try:
                 exchange = self.exchange(request, observe_node=observe)
             except Withheld as why:
@@ -240,6 +257,9 @@ class Session:
             except NotExpressible as why:
                 inexpressible.append(str(why))
                 reject()
+            except HarnessError as err:
+                broken.append(err)
+                raise
             self.judge_passively(requirement_id, exchange)
             try:
                 decided = checks.evaluate(requirement_id, exchange)
@@ -259,9 +279,10 @@ class Session:
         try:
             prop()
         except HarnessError as err:
-            result.error(str(err))
-            self.run.harness_errors.append(f"{requirement_id}: {err}")
-            return
+            if not self.stopped:
+                result.error(str(err))
+                self.run.harness_errors.append(f"{requirement_id}: {err}")
+                return
         except RequirementFailure:
             pass
         except Flaky:
@@ -271,6 +292,8 @@ class Session:
         if last.exchange is not None and last.failure is not None:
             # the property's own, shrunk, example replaces one met on another requirement's exchange
             result.fail(describe_failure(last.exchange, last.failure, self.settings, flaky=flaky), replace=True)
+        elif self.stopped:  # what the examples before the stop decided stands; else undecided, saying why
+            result.settle(f"the run stopped sending ({self.stopped})", remedy=STOP_REMEDY)
         elif inexpressible and not withheld and not result.examples:
             result.not_applicable(f"{self.target.name} target: every deciding input is one it cannot send "
                                   f"({sorted(set(inexpressible))[0]})")
@@ -295,6 +318,7 @@ def undecided_because(withheld: list[str], transient: int, inventory: Inventory)
 
 
 NOT_RUN = "not run"
+STOP_REMEDY = "a run that is not stopped (a larger --max-duration, a target that answers, no interruption)"
 
 
 def new_run(settings: Settings, target_label: str, suite_version: str,
@@ -315,4 +339,7 @@ def close_run(run: RunResult, why: str) -> None:
     """A requirement that never ran (the run was interrupted or stopped early) is an error, never a pass."""
     for result in run.requirements.values():
         if result.status == "undecided" and result.reason == NOT_RUN:
-            result.error(f"not run: {why}")
+            if run.stopped:
+                result.settle(f"the run stopped sending ({run.stopped})", remedy=STOP_REMEDY)
+            else:
+                result.error(f"not run: {why}")

@@ -8,35 +8,21 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.config import KEY_ENV, TOKEN_ENV, Settings, parse_target
-from conformance.inventory import Inventory, default_inventory, load_inventory, parse_inventory
+from conformance.inventory import Inventory, default_inventory, load_inventory
 from conformance.models import Request, Response, UsageError
-from conformance.redaction import register_secret
+from conformance.redaction import register_secret, register_url_secret
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RunResult
+from conformance.run.discovery import discover_inventory
 from conformance.run.safety import POLL_SECONDS
 from conformance.run.session import Session
 from conformance.spec import sdk, versions
-from conformance.targets.base import Target, get_json
+from conformance.targets.base import Target
+from conformance.targets.guard import Guard
 from conformance.targets.http import HttpTarget
 
 # results.json's config entry: the cases not applicable to the SDK target (it counts them; HTTP targets have none)
 NOT_APPLICABLE_KEY = "sdk_not_applicable"
-
-
-def discover_inventory(target: Target, api_version: str) -> Inventory:
-    """Build the inventory from List Pools and List Nodes, where the target serves them."""
-    pools = get_json(target.send, "/pools", api_version, strict=True)
-    if not isinstance(pools, dict) or not isinstance(pools.get("value"), list):
-        raise UsageError(f"{target.base_url} does not serve List Pools; describe it with --inventory FILE")
-    raw_pools = []
-    for pool in pools["value"]:
-        pid = str(pool.get("id", ""))
-        conf = ("virtualMachineConfiguration" if "virtualMachineConfiguration" in pool
-                else "cloudServiceConfiguration")
-        nodes = get_json(target.send, f"/pools/{pid}/nodes", api_version, strict=True) or {}
-        raw_pools.append({"id": pid, "configuration": conf, "nodes": [
-            {"id": str(n.get("id")), "state": str(n.get("state"))} for n in nodes.get("value", [])]})
-    return parse_inventory({"pools": raw_pools}, source=f"inventory discovered at {target.base_url}")
 
 
 class _Witnessed:
@@ -81,7 +67,7 @@ def _emulator_auth(settings: Settings) -> Any:
 
 
 @contextlib.contextmanager
-def open_embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
+def open_embedded(settings: Settings, inventory: Inventory, guard: Guard | None = None) -> Iterator[Target]:
     """The embedded emulator (with --emulator-fault, enforcing the run's --auth) and an HTTP target for it."""
     from conformance.emulator import EmbeddedEmulator
 
@@ -91,7 +77,8 @@ def open_embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
     emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()),
                                 fault=settings.emulator_fault, auth=_emulator_auth(settings))
     emulator.start()
-    target = HttpTarget(emulator.url, timeout=settings.request_timeout, signer=_signer(settings))
+    target = HttpTarget(emulator.url, timeout=settings.request_timeout, signer=_signer(settings), guard=guard,
+                        max_body=settings.max_body_bytes)
     try:
         yield target
     finally:
@@ -109,7 +96,7 @@ def prepare_sdk(text: str) -> None:
         ensure(sdk(release))
 
 
-def _sdk_target(settings: Settings, url: str, release: str) -> Target:
+def _sdk_target(settings: Settings, url: str, release: str) -> HttpTarget:
     data = sdk(release)
     if data.in_process:
         from conformance.targets.sdk import SdkTarget
@@ -124,15 +111,20 @@ def _sdk_target(settings: Settings, url: str, release: str) -> Target:
 
 
 @contextlib.contextmanager
-def open_target(settings: Settings, text: str) -> Iterator[Target]:
+def open_target(settings: Settings, text: str, guard: Guard | None = None) -> Iterator[Target]:
     """The target a --target value names (`URL`, `sdk+URL`, `sdk@VERSION+URL`), signing per --auth, paced per
-    --rate, timed per --request-timeout; an SDK target speaks settings.api_version. Shared by run and diff."""
+    --rate, timed per --request-timeout, bounded by the guard (the run's deadline, breaker and stop; its own
+    when none is given); an SDK target speaks settings.api_version. Shared by run and diff."""
     spec = parse_target(text)
     target: Target
     if spec.sdk is not None:
-        target = _sdk_target(settings, spec.url, spec.sdk)
+        sdk_target = _sdk_target(settings, spec.url, spec.sdk)
+        if guard is not None:
+            sdk_target.govern(guard, settings.max_body_bytes)  # its plain-HTTP GETs and its retries
+        target = sdk_target
     else:
-        target = HttpTarget(spec.url, timeout=settings.request_timeout, rate=settings.rate, signer=_signer(settings))
+        target = HttpTarget(spec.url, timeout=settings.request_timeout, rate=settings.rate, signer=_signer(settings),
+                            guard=guard, max_body=settings.max_body_bytes)
     try:
         yield target
     finally:
@@ -160,13 +152,17 @@ def register_env_secrets() -> None:
 
 
 @contextlib.contextmanager
-def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
-    """The run's Session, with its target started and its inventory known."""
+def open_session(settings: Settings, run: RunResult, guard: Guard | None = None) -> Iterator[Session]:
+    """The run's Session, with its target started and its inventory known; the guard (the run's deadline,
+    breaker and stop) bounds every request, discovery's included."""
     register_env_secrets()
+    register_url_secret(settings.target)
+    own_guard = guard is None
+    guard = guard or Guard(max_duration=settings.max_duration)
     inventory = load_inventory(settings.inventory) if settings.inventory else None
     recorder = TrafficRecorder(settings.record) if settings.record else None
-    opener = (open_embedded(settings, inventory or default_inventory()) if settings.target is None
-              else open_target(settings, settings.target))
+    opener = (open_embedded(settings, inventory or default_inventory(), guard) if settings.target is None
+              else open_target(settings, settings.target, guard))
     try:
         with opener as target:
             discovery = _Witnessed(target)
@@ -175,7 +171,8 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
                     discovery, settings.api_version)
             served = frozenset(versions()) if settings.embedded else None
             session = Session(settings, target, inventory, run, served_versions=served,
-                              auth_enforced=auth_enforced(settings, embedded=settings.embedded), recorder=recorder)
+                              auth_enforced=auth_enforced(settings, embedded=settings.embedded), recorder=recorder,
+                              guard=guard)
             for request, response in discovery.exchanges:  # what discovery's answers showed counts too
                 session.oracle.observe(request, response)
             try:
@@ -185,3 +182,5 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
     finally:
         if recorder is not None:
             recorder.write()
+        if own_guard:
+            guard.close()

@@ -42,7 +42,7 @@ from schemathesis.specs.openapi import checks as st_checks
 from conformance.checks import errors, semantics
 from conformance.checks import response as rsp
 from conformance.checks._base import is_transient
-from conformance.models import Exchange, Request, RequirementFailure, Response
+from conformance.models import Exchange, Expectation, HarnessError, Request, RequirementFailure, Response
 from conformance.reporting.failures import describe_failure
 from conformance.rules import is_guid, parse_http_date
 from conformance.run.safety import Withheld, remedy_for
@@ -77,6 +77,7 @@ HEADER_IDS = {"request-id": (rsp.request_id_on_202.id, errors.error_request_id.i
               "last-modified": (rsp.last_modified_is_a_date.id,) * 2}
 # examples per generation mode (positive, negative): the layer must stay within ~5 s on --profile standard
 PROFILE_EXAMPLES = {"quick": 6, "standard": 25, "thorough": 200}
+MAX_CANDIDATES = 1000  # nodes per pool the layer considers as targets of a valid case
 OFF_REASON = "the spec-driven layer is switched off (--no-schemathesis, setting schemathesis = false)"
 SCHEMATHESIS_HEADERS = ("x-schemathesis-testcaseid", "content-length", "host")
 
@@ -280,6 +281,7 @@ class LayerResult:
     sent: int = 0
     withheld: list[str] = field(default_factory=list)
     duration: float = 0.0
+    stopped: str = ""  # why the run stopped sending before the layer was through
 
     def add(self, ex: Exchange, findings: list[Finding]) -> None:
         """Count each finding under its requirement."""
@@ -307,23 +309,30 @@ def _path_positive(case: Case) -> bool:
 
 
 def acceptable_targets(session: Session) -> list[tuple[str, str]]:
-    """Pools and nodes of the inventory where the oracle expects a plain 202 for a valid request; a node this
-    run reimaged is read again first (Get Node), so that the state it has now counts."""
+    """Pools and nodes of the inventory where the oracle expects a plain 202 for a valid request, among the
+    first MAX_CANDIDATES nodes of each pool (the layer sends a few hundred cases, and asking the oracle about
+    every node of a 100,000-node inventory cost seconds); a node this run reimaged is read again first (Get
+    Node), so that the state it has now counts."""
     version = session.settings.api_version
     found = []
     for pool in session.inventory.pools:
-        for node in pool.nodes:
+        for node in pool.nodes[:MAX_CANDIDATES]:
             request = Request(pool.id, node.id, query=(("api-version", version),))
             if session.oracle.expect(request).uncertain:
                 session.node_state(pool.id, node.id)
-            expectation = session.oracle.expect(request)
-            if not expectation.faults and expectation.statuses == {202} and not expectation.uncertain:
+            if _plain_accept(session.oracle.expect(request)):
                 found.append((pool.id, node.id))
     return found
 
 
-def targets(session: Session, good: list[tuple[str, str]]) -> st.SearchStrategy[tuple[str, str | None] | None]:
+def _plain_accept(expectation: Expectation) -> bool:
+    return not expectation.faults and expectation.statuses == {202} and not expectation.uncertain
+
+
+def targets(session: Session, good: list[tuple[str, str]] | None = None
+            ) -> st.SearchStrategy[tuple[str, str | None] | None]:
     """Where a case goes: as generated, an acceptable node, any inventory node, or a known pool's unknown node."""
+    good = acceptable_targets(session) if good is None else good
     pairs = [(p.id, n.id) for p in session.inventory.pools for n in p.nodes]
     pools = [p.id for p in session.inventory.pools]
     options: list[st.SearchStrategy[tuple[str, str | None] | None]] = [st.none()]
@@ -336,9 +345,11 @@ def targets(session: Session, good: list[tuple[str, str]]) -> st.SearchStrategy[
     return st.one_of(options)
 
 
-def explicit_cases(op: APIOperation, session: Session, good: list[tuple[str, str]]) -> list[tuple[Case, bool]]:
+def explicit_cases(op: APIOperation, session: Session,
+                   good: list[tuple[str, str]] | None = None) -> list[tuple[Case, bool]]:
     """A valid bodiless request (the 202 path, asking for the client-request-id echo, so that the 202 carries
     an optional declared header too) and the same without api-version (must be refused)."""
+    good = acceptable_targets(session) if good is None else good
     if not good:
         return []
     params = {"poolId": good[0][0], "nodeId": good[0][1]}
@@ -350,13 +361,20 @@ def explicit_cases(op: APIOperation, session: Session, good: list[tuple[str, str
 
 
 def _sender(session: Session, op: APIOperation, layer: LayerResult) -> Callable[[Case, bool], None]:
+    broken: list[HarnessError] = []  # once the network broke, shrinking sends nothing more
+
     def send(case: Case, negative: bool) -> None:
+        if broken:
+            raise broken[0]
         request = to_request(case, session.target.base_url)
         try:
             ex = session.exchange(request)
         except (Withheld, NotExpressible) as why:
             layer.withheld.append(str(why))
             return
+        except HarnessError as err:
+            broken.append(err)
+            raise
         layer.sent += 1
         layer.add(ex, judge(case, ex, op, negative=negative))
     return send
@@ -383,12 +401,17 @@ def run_layer(session: Session) -> LayerResult:
     layer = LayerResult()
     op = operation(session.settings.api_version)
     send = _sender(session, op, layer)
-    good = acceptable_targets(session)
-    for case, negative in explicit_cases(op, session, good):
-        send(case, negative)
-    where = targets(session, good)
-    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-        _property(op, mode, where, session.settings, send)()
+    try:
+        good = acceptable_targets(session)
+        for case, negative in explicit_cases(op, session, good):
+            send(case, negative)
+        where = targets(session, good)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _property(op, mode, where, session.settings, send)()
+    except HarnessError:
+        if not session.stopped:
+            raise
+        layer.stopped = session.stopped  # what was judged before the stop stands; the rest is undecided
     layer.duration = time.monotonic() - started
     return layer
 
@@ -412,6 +435,15 @@ def merge(run: RunResult, layer: LayerResult, settings: Settings) -> None:
             result.settle(result.reason)
     withheld = sorted(set(layer.withheld))[0] if layer.withheld else ""
     why = f"; withheld: {withheld}" if withheld else ""
+    why += f"; the run stopped sending ({layer.stopped})" if layer.stopped else ""
     for rid in own:
         run.requirements[rid].undecided(f"no Schemathesis-generated exchange could decide it{why}",
                                         remedy=remedy_for(withheld) or "a larger --profile")
+
+
+def fail_layer(run: RunResult, why: str) -> None:
+    """The layer broke before deciding: its own IDs are errors (never a silent pass), the reason recorded."""
+    for rid in SPEC_IDS:
+        if rid in run.requirements:
+            run.requirements[rid].error(why)
+    run.harness_errors.append(f"spec-driven layer: {why}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.models import HarnessError
+from conformance.reporting.failures import shown
 from conformance.reporting.results import RequirementResult
 from conformance.run.plugin import fail_requirement
 from conformance.run.session import Session
@@ -30,7 +31,7 @@ def verdict(requirement_id: str, conformance_session: Session) -> RequirementRes
     """Run the requirement's property during setup, so a harness error shows as an error, not a fail."""
     result = conformance_session.check_requirement(requirement_id)
     if result.status == "error":
-        raise HarnessError(result.reason)
+        raise HarnessError(shown(result.reason))
     return result
 
 
@@ -38,10 +39,10 @@ def test_requirement(verdict: RequirementResult) -> None:
     """The target meets the requirement on every generated example that could decide it."""
     requirement = verdict.requirement
     if verdict.status == "not-applicable":
-        pytest.skip(f"{requirement.id} not applicable: {verdict.reason}")
+        pytest.skip(shown(f"{requirement.id} not applicable: {verdict.reason}"))
     if verdict.status == "undecided":
         remedy = f" (to decide it: {verdict.remedy})" if verdict.remedy else ""
-        pytest.skip(f"{requirement.id} undecided: {verdict.reason}{remedy}")
+        pytest.skip(shown(f"{requirement.id} undecided: {verdict.reason}{remedy}"))
     if verdict.status == "fail":
         failure = verdict.first_failure or {}
         fail_requirement(requirement, f"{failure.get('message', '')}\nexpected: {failure.get('expected', '')}\n"

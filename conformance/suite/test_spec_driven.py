@@ -31,10 +31,7 @@ def layer(conformance_session: Session) -> spec_driven.LayerResult:
     try:
         result = spec_driven.run_layer(conformance_session)
     except Exception as err:  # a harness or suite failure is an error, never a silent pass
-        for rid in spec_driven.SPEC_IDS:
-            if rid in run.requirements:
-                run.requirements[rid].error(str(err))
-        run.harness_errors.append(f"spec-driven layer: {err}")
+        spec_driven.fail_layer(run, str(err))
         raise
     spec_driven.merge(run, result, settings)
     return result
@@ -50,6 +47,7 @@ def test_spec_driven(layer_requirement: str, layer: spec_driven.LayerResult) -> 
                                       f"expected: {failure.expected}\n"
                                       f"sent: {ex.request.method} {ex.request.path_and_query} -> {ex.response.status}")
     if tally.examples == 0:
+        stopped = f"; the run stopped sending ({layer.stopped})" if layer.stopped else ""
         pytest.skip(f"{requirement.id} not decided by the spec-driven layer: no generated exchange could decide it "
-                    f"({layer.sent} sent, {len(layer.withheld)} withheld)")
+                    f"({layer.sent} sent, {len(layer.withheld)} withheld{stopped})")
     assert tally.failures == 0 and tally.examples > 0
