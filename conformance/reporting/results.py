@@ -25,6 +25,10 @@ STATUSES: tuple[Status, ...] = ("pass", "fail", "error", "undecided", "not-appli
 # requirement failed, nothing later makes it pass; a harness error never turns into a pass.
 RANK: dict[Status, int] = {"undecided": 0, "not-applicable": 0, "pass": 1, "error": 2, "fail": 3}
 MAX_SERVERS = 5  # a target behind a load balancer may name several servers; a few say enough
+# One change of one requirement's result as its method was called: (requirement ID, method, args, kwargs). A worker of
+# a parallel run keeps them; the controller replays every worker's in the serial run's order (run/parallel.py).
+Change = tuple[str, str, list[Any], dict[str, Any]]
+CHANGES = frozenset({"met", "broke", "fail", "settle", "error", "undecided", "not_applicable"})
 
 
 @dataclass
@@ -41,6 +45,11 @@ class RequirementResult:
     reason: str = ""
     remedy: str = ""  # undecided: what would decide it (a flag, an inventory change)
     duration: float = 0.0
+    journal: list[Change] | None = field(default=None, repr=False, compare=False)  # when kept: every change
+
+    def _note(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.journal is not None:
+            self.journal.append((self.requirement.id, method, list(args), kwargs))
 
     def _advance(self, status: Status, reason: str, remedy: str = "") -> bool:
         if RANK[status] < RANK[self.status]:
@@ -50,15 +59,18 @@ class RequirementResult:
 
     def met(self, n: int = 1) -> None:
         """n examples decided the requirement and met it."""
+        self._note("met", n)
         self.examples += n
 
     def broke(self, n: int = 1) -> None:
         """n examples decided the requirement and broke it (fail() records the example shown)."""
+        self._note("broke", n)
         self.failures += n
 
     def fail(self, first_failure: dict[str, Any], *, replace: bool = False) -> None:
         """The target broke the requirement: fail for good, keeping the first failure shown (a property's
         own, shrunk, example replaces one met on another requirement's exchange: replace=True)."""
+        self._note("fail", first_failure, replace=replace)
         self._advance("fail", "")
         if self.first_failure is None or replace:
             self.first_failure = first_failure
@@ -66,6 +78,7 @@ class RequirementResult:
     def settle(self, undecided: str, remedy: str = "") -> None:
         """After its examples ran: pass when one decided it and none broke it; else undecided, saying why and
         what would decide it."""
+        self._note("settle", undecided, remedy)
         if self.examples and not self.failures:
             self._advance("pass", "")
         elif self.status == "undecided":
@@ -73,15 +86,18 @@ class RequirementResult:
 
     def error(self, reason: str) -> None:
         """The suite or the network broke before the requirement was decided (never over a failure)."""
+        self._note("error", reason)
         self._advance("error", reason)
 
     def undecided(self, reason: str, remedy: str = "") -> None:
         """It could apply, but nothing decided it: why, and what would decide it (only while undecided)."""
+        self._note("undecided", reason, remedy)
         if RANK[self.status] == 0:
             self._advance("undecided", reason, remedy)
 
     def not_applicable(self, reason: str) -> None:
         """It cannot apply to this kind of target by construction (only while nothing decided it)."""
+        self._note("not_applicable", reason)
         if RANK[self.status] == 0:
             self._advance("not-applicable", reason)
 
@@ -92,6 +108,7 @@ class RequirementResult:
                 "status": self.status, "examples": self.examples, "failures": self.failures,
                 "first_failure": self.first_failure, "reason": self.reason, "remedy": self.remedy,
                 "duration": round(self.duration, 3)}
+
 
 @dataclass
 class RunResult:
@@ -110,6 +127,20 @@ class RunResult:
     record: Record | None = None  # the certification record, once the run finished
     gate: Gate | None = None  # the run judged against an expectations file, when one was given
     stopped: str = ""  # why the run stopped sending before it was through (deadline, breaker, signal), or ""
+
+    def keep_journal(self) -> list[Change]:
+        """From now on, record every change of every requirement's result (in one list, in the order made)."""
+        journal: list[Change] = []
+        for result in self.requirements.values():
+            result.journal = journal
+        return journal
+
+    def replay(self, changes: list[Change]) -> None:
+        """Make the same changes again, through the same methods (so the same forward-only rules apply)."""
+        for rid, method, args, kwargs in changes:
+            if method not in CHANGES:
+                raise ValueError(f"not a change of a requirement's result: {method!r}")
+            getattr(self.requirements[rid], method)(*args, **kwargs)
 
     def note_server(self, value: str | None) -> None:
         """Remember a Server header the target sent (the record names the target by it)."""
@@ -190,4 +221,4 @@ def read_results_file(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-__all__ = ["STATUSES", "RequirementResult", "RunResult", "Status", "Verdict", "asdict", "read_results_file"]
+__all__ = ["STATUSES", "Change", "RequirementResult", "RunResult", "Status", "Verdict", "asdict", "read_results_file"]
