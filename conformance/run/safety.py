@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from conformance.config import Settings
 from conformance.inventory import Inventory
@@ -37,6 +38,16 @@ REMEDIES = (("--allow-destructive", 'add --allow-destructive, with a node marked
 def remedy_for(why: str) -> str:
     """What would let a request withheld for this reason through ('' when nothing the user sets would)."""
     return next((fix for words, fix in REMEDIES if words in why), "")
+
+
+class SharedBudget(Protocol):
+    """--max-reimages spent by several processes together (run/shared.py)."""
+
+    def spent(self) -> int:
+        """How many the run has spent."""
+
+    def take(self, wanted: int, limit: int) -> bool:
+        """Spend `wanted` of `limit`, or nothing and False when they do not all fit."""
 
 
 class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
@@ -64,6 +75,7 @@ class LiveSafety:
     poll: float = POLL_SECONDS
     sleep: Callable[[float], None] = time.sleep
     spent: int = 0
+    shared_budget: SharedBudget | None = None  # the workers of a parallel run spend one --max-reimages
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -90,6 +102,8 @@ class LiveSafety:
             self._node_accepts(planned, *node)
         with self._lock:
             self._within_budget(len(risky))
+            if self.shared_budget is not None and not self.shared_budget.take(len(risky), self.max_reimages):
+                raise Withheld(f"--max-reimages {self.max_reimages} reached (by all workers together)")
             self.spent += len(risky)
 
     def _expendable(self, request: Request) -> tuple[str, str]:
@@ -104,6 +118,8 @@ class LiveSafety:
     def _within_budget(self, wanted: int) -> None:
         if self.spent + wanted > self.max_reimages:
             raise Withheld(f"--max-reimages {self.max_reimages} reached")
+        if self.shared_budget is not None and self.shared_budget.spent() + wanted > self.max_reimages:
+            raise Withheld(f"--max-reimages {self.max_reimages} reached (by all workers together)")
 
     def _node_accepts(self, planned: Planned, pool_id: str, node_id: str) -> None:
         # read with the inventory's spelling: a request's other letter case is the question, never the read

@@ -16,13 +16,15 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from conformance.models import HarnessError
 
 SLEEP_STEP = 0.05  # how soon a retry wait notices a stop
 TROUBLE_IN_A_ROW = 5  # consecutive troubled answers (timeouts, connection errors, 429s, 503s) that open the breaker
+STOP_POLL = 0.25  # how soon a worker of a parallel run cuts its requests in flight once another process stopped
 
 
 class Stopped(HarnessError):  # noqa: N818 - a state the run is in, like NotApplicable
@@ -58,9 +60,12 @@ class Watchdog:
     """One daemon thread that cuts every in-flight request whose deadline has passed.
 
     The thread sleeps until the earliest deadline it knows and is woken only for an earlier one: requests sent
-    one after another (each deadline later than the last) cost no wake-up at all."""
+    one after another (each deadline later than the last) cost no wake-up at all. In a worker of a parallel run
+    (`stop_seen`) it also looks every STOP_POLL seconds while a request is in flight: a stop pulled in another
+    process (a signal to the controller) cuts this one's requests too."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_seen: Callable[[], bool] | None = None) -> None:
+        self.stop_seen = stop_seen
         self._inflight: set[InFlight] = set()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -109,26 +114,58 @@ class Watchdog:
                         _shut(entry.sock)
                     else:
                         pending.append(entry.deadline)
+                if pending and self.stop_seen is not None:
+                    if self.stop_seen():
+                        self.cut_all()
+                        pending = []
+                    else:
+                        pending.append(now + STOP_POLL)
                 self._wake_at = min(pending) if pending else None
                 self._wake.wait(timeout=None if self._wake_at is None else self._wake_at - now)
 
 
-class Guard:
-    """The run's limits: its deadline, the breaker, the stop; and the watchdog that enforces request deadlines."""
+class Shared(Protocol):
+    """What the processes of one parallel run share (run/shared.py): the stop, and the pace --rate sets."""
 
-    def __init__(self, *, max_duration: float | None = None, trouble_limit: int = TROUBLE_IN_A_ROW) -> None:
+    def stopped(self) -> str:
+        """Why another process stopped the run, or ''."""
+
+    def stop(self, reason: str) -> None:
+        """Stop every process of the run; signal-safe."""
+
+    def slot(self, interval: float) -> float:
+        """Seconds to wait for this process's next send slot, the run's slots `interval` apart."""
+
+
+class Guard:
+    """The run's limits: its deadline, the breaker, the stop; and the watchdog that enforces request deadlines.
+
+    A worker of a parallel run shares them with the other workers (`shared`): a stop in any process, its deadline,
+    its breaker or a signal, stops them all, as it stops a serial run."""
+
+    def __init__(self, *, max_duration: float | None = None, trouble_limit: int = TROUBLE_IN_A_ROW,
+                 shared: Shared | None = None, started: float | None = None) -> None:
         self.max_duration = max_duration
-        self.deadline = time.monotonic() + max_duration if max_duration else None
+        self.deadline = (started or time.monotonic()) + max_duration if max_duration else None
         self.trouble_limit = trouble_limit
         self.reason = ""  # why the run stopped sending; "" while it may send
-        self.watchdog = Watchdog()
+        self.shared = shared
+        self.watchdog = Watchdog(stop_seen=(lambda: self.stopped) if shared is not None else None)
         self._troubles = 0
+
+    def _stopping(self, reason: str) -> None:
+        if not self.reason:
+            self.reason = reason
+            if self.shared is not None:
+                self.shared.stop(reason)
 
     @property
     def stopped(self) -> bool:
-        """Whether the run may send no more (checking the run's deadline too)."""
+        """Whether the run may send no more (checking the run's deadline, and the other workers, too)."""
         if not self.reason and self.deadline is not None and time.monotonic() >= self.deadline:
-            self.reason = f"the run reached its --max-duration of {self.max_duration:g} s"
+            self._stopping(f"the run reached its --max-duration of {self.max_duration:g} s")
+        if not self.reason and self.shared is not None:
+            self.reason = self.shared.stopped()
         return bool(self.reason)
 
     def check(self) -> None:
@@ -153,13 +190,12 @@ class Guard:
         """A request timed out, could not connect, or was answered 429 or 503: enough in a row open the breaker."""
         self._troubles += 1
         if self._troubles >= self.trouble_limit and not self.reason:
-            self.reason = (f"{self._troubles} requests in a row met trouble (timeouts, connection errors, 429 or 503 "
+            self._stopping(f"{self._troubles} requests in a row met trouble (timeouts, connection errors, 429 or 503 "
                            f"answers), the last: {what}")
 
     def stop(self, reason: str) -> None:
         """Stop the run now (a signal, a time limit) and cut what is in flight. Takes no lock: signal-safe."""
-        if not self.reason:
-            self.reason = reason
+        self._stopping(reason)
         self.watchdog.cut_all()
 
     def sleep(self, seconds: float) -> None:

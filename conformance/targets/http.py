@@ -102,6 +102,9 @@ class HttpTarget:
         if not self.min_interval:
             return
         with self._lock:
+            if self.guard.shared is not None:  # the workers of a parallel run share one --rate
+                self.guard.sleep(self.guard.shared.slot(self.min_interval))
+                return
             wait = self._last_sent + self.min_interval - time.monotonic()
             if wait > 0:
                 self.guard.sleep(wait)
