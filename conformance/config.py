@@ -33,6 +33,7 @@ class Settings:
     only: tuple[str, ...] = ()
     allow_destructive: bool = False
     max_reimages: int = 1
+    parallel_target: bool = False  # several workers may send to the --target URL at once (--workers, pytest -n)
     rate: float | None = None
     request_timeout: float = 30.0  # seconds for each request: connect plus the whole response
     max_duration: float | None = None  # seconds for the whole run; then it stops sending and writes its reports

@@ -73,9 +73,13 @@ class TrafficRecorder:
 
     def add(self, request: Request, response: Response, base_url: str) -> None:
         """Record one exchange."""
-        entry = json.dumps(har_entry(request, response, base_url), indent=1)
+        self.add_entry(har_entry(request, response, base_url))
+
+    def add_entry(self, entry: dict[str, Any]) -> None:
+        """Write one HAR entry (already redacted)."""
+        text = json.dumps(entry, indent=1)
         with self._lock:
-            self._open().write((",\n" if self.count else "") + entry)
+            self._open().write((",\n" if self.count else "") + text)
             self.count += 1
 
     def write(self) -> Path:
@@ -86,3 +90,13 @@ class TrafficRecorder:
                 handle.write("\n]}}\n")
                 handle.close()
         return self.path
+
+
+def join_har(parts: list[Path], path: Path) -> Path:
+    """One HAR file of several (the workers' parts of a parallel run's --record): each part's entries in turn,
+    one part in memory at a time."""
+    recorder = TrafficRecorder(path)
+    for part in parts:
+        for entry in json.loads(part.read_text(encoding="utf-8"))["log"]["entries"]:
+            recorder.add_entry(entry)
+    return recorder.write()

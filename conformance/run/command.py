@@ -14,6 +14,7 @@ from conformance.inventory import load_inventory
 from conformance.models import UsageError
 from conformance.reporting.failures import shown
 from conformance.reporting.report import closing_lines
+from conformance.run.parallel import worker_count
 from conformance.run.plugin import OPTIONS, add_shared_arguments, run_settings
 from conformance.run.setup import NOT_APPLICABLE_KEY, prepare_sdk
 
@@ -24,15 +25,23 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The run flags: the plugin's option table under their short names (`--target`, not `--bc-target`)."""
     add_shared_arguments(parser)
+    parser.add_argument("--workers", metavar="N|auto", default=None,
+                        help="processes sending the run's requests, each with its own embedded emulator (default "
+                             "auto: one per core for the embedded emulator; a --target URL runs on one unless "
+                             "--parallel-target)")
     parser.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
 
 
-def pytest_args(args: argparse.Namespace, report_dir: Path) -> list[str]:
-    """Translate run flags into the pytest command line that runs the suite (the plugin's --bc-* flags)."""
-    argv = [str(SUITE_DIR), "-p", "no:cacheprovider", "--assert=plain", "--rootdir", str(SUITE_DIR),
-            "-c", str(SUITE_DIR / "pytest.ini"),
+def pytest_args(args: argparse.Namespace, report_dir: Path, workers: int = 1) -> list[str]:
+    """Translate run flags into the pytest command line that runs the suite (the plugin's --bc-* flags; `-n N`
+    through pytest-xdist for N workers). Schemathesis's own pytest plugin stays off: the suite uses Schemathesis as
+    a library, and the plugin would import it (and Hypothesis) into every process at start-up."""
+    argv = [str(SUITE_DIR), "-p", "no:cacheprovider", "-p", "no:schemathesis", "--assert=plain",
+            "--rootdir", str(SUITE_DIR), "-c", str(SUITE_DIR / "pytest.ini"),
             f"--html={report_dir / 'report.html'}", "--self-contained-html",
             "-q" if args.quiet else "-v", "-rfEs", "--tb=no", "-W", "ignore::pytest.PytestUnknownMarkWarning"]
+    if workers > 1:
+        argv += ["-n", str(workers)]
     for option in OPTIONS:
         value = getattr(args, option.dest)
         if value is None:
@@ -105,5 +114,5 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot create --report-dir {report_dir}: {err.strerror}") from None
     results = report_dir / "results.json"
     results.unlink(missing_ok=True)
-    code = pytest.main(pytest_args(args, report_dir))
+    code = pytest.main(pytest_args(args, report_dir, worker_count(args.workers, settings)))
     return _exit_code(results, int(code))

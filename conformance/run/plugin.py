@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -19,6 +20,9 @@ from conformance.models import HarnessError, UsageError
 from conformance.reporting.expectations import load_expectations
 from conformance.reporting.failures import shown
 from conformance.reporting.results import RunResult
+from conformance.run import parallel
+from conformance.run.parallel import Controller, WorkerShare
+from conformance.run.shared import SharedRun
 from conformance.spec import Requirement
 from conformance.targets.guard import Guard
 
@@ -26,6 +30,8 @@ RUN_KEY = pytest.StashKey[RunResult]()
 SETTINGS_KEY = pytest.StashKey[Settings]()
 GUARD_KEY = pytest.StashKey[Guard]()
 _SIGNALS_KEY = pytest.StashKey[dict[int, Any]]()
+CONTROLLER_KEY = pytest.StashKey[Controller]()  # a parallel run's controller (run/parallel.py)
+SHARE_KEY = pytest.StashKey[WorkerShare]()  # a parallel run's worker: its share of the results
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -68,6 +74,9 @@ OPTIONS = (  # the one table for both command lines
     Option("only", {"metavar": "REQUIREMENT", "action": "append", "help": "run only this requirement ID (repeatable)"}),
     Option("allow-destructive", {"action": "store_const", "const": True, "help": "allow requests that really reimage"}),
     Option("max-reimages", {"metavar": "N", "type": int, "help": "at most N accepted reimages (default 1)"}),
+    Option("parallel-target", {"action": "store_const", "const": True,
+                               "help": "let several workers (--workers, pytest -n) send to the --target URL at once: "
+                                       "they share its nodes"}),
     Option("rate", {"metavar": "PER_SECOND", "type": float, "help": "at most N requests per second"}),
     Option("request-timeout", {"metavar": "SECONDS", "type": float,
                                "help": "seconds per request: connect plus the whole response (default 30)"}),
@@ -130,7 +139,10 @@ def run_settings(values: Any, *, defaults: dict[str, Any] | None = None) -> Sett
 def settings_from_config(config: pytest.Config) -> Settings:
     """Settings from pytest options, the environment and the config file (resolved once per run)."""
     if SETTINGS_KEY not in config.stash:
-        config.stash[SETTINGS_KEY] = run_settings(config.option)
+        settings = run_settings(config.option)
+        if settings.record and parallel.is_worker(config):  # each worker records its part; the controller joins them
+            settings = dataclasses.replace(settings, record=parallel.record_part(settings.record, config))
+        config.stash[SETTINGS_KEY] = settings
     return config.stash[SETTINGS_KEY]
 
 
@@ -139,9 +151,28 @@ def _is_suite(item: pytest.Item) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the suite's marker."""
+    """Declare the suite's marker; a controller handing the suite out to pytest-xdist workers gets ready to merge
+    their results (run/parallel.py)."""
     config.addinivalue_line("markers", "conformance_requirement(id): a catalogue requirement's test")
     config.addinivalue_line("markers", "spec_driven: the Schemathesis-driven layer of the suite")
+    if parallel.distributes(config) and parallel.runs_suite(config):
+        _start_controller(config)
+
+
+def _start_controller(config: pytest.Config) -> None:
+    try:
+        settings = settings_from_config(config)
+        parallel.check_shared_target(settings, len(config.option.tx))
+        shared = SharedRun.create()
+    except UsageError as err:
+        raise pytest.UsageError(f"batch-conformance: {err}") from None
+    controller = Controller(shared)
+    config.pluginmanager.register(controller, "batch-conformance-controller")
+    config.stash[CONTROLLER_KEY] = controller
+    config.stash[_START] = controller.started
+    guard = Guard(max_duration=settings.max_duration, shared=shared, started=controller.started)
+    config.stash[GUARD_KEY] = guard
+    _catch_stop_signals(config, guard)
 
 
 def fail_requirement(requirement: Requirement, message: str) -> NoReturn:
@@ -168,8 +199,12 @@ def conformance_session(pytestconfig: pytest.Config, conformance_settings: Setti
     from conformance.run.setup import open_session
 
     run = pytestconfig.stash[RUN_KEY]
+    guard = pytestconfig.stash.get(GUARD_KEY, None)
     try:
-        with open_session(conformance_settings, run, pytestconfig.stash.get(GUARD_KEY, None)) as session:
+        with open_session(conformance_settings, run, guard) as session:
+            shared = getattr(guard, "shared", None)
+            if shared is not None:  # the workers of a parallel run spend one --max-reimages
+                session.safety.shared_budget = shared
             yield session
     except (UsageError, HarnessError) as err:
         # nothing is lost: every requirement is reported as an error with the reason, then the run stops
@@ -191,12 +226,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     except UsageError:
         return
     selected = frozenset(m.args[0] for i in session.items for m in i.iter_markers("conformance_requirement"))
-    session.config.stash[RUN_KEY] = new_run(settings, settings.target or "embedded emulator", __version__,
-                                            selected)
+    run = new_run(settings, settings.target or "embedded emulator", __version__, selected)
+    run.config[parallel.WORKERS_KEY] = 1
+    session.config.stash[RUN_KEY] = run
     session.config.stash[_START] = time.monotonic()
-    guard = Guard(max_duration=settings.max_duration)
+    shared, started = None, None
+    if parallel.is_worker(session.config):  # one part of a parallel run: limits shared, results to the controller
+        shared, started = _worker_shared(session.config)
+        share = parallel.WorkerShare(run, session.items)
+        session.config.pluginmanager.register(share, "batch-conformance-worker")
+        session.config.stash[SHARE_KEY] = share
+    guard = Guard(max_duration=settings.max_duration, shared=shared, started=started)
     session.config.stash[GUARD_KEY] = guard
     _catch_stop_signals(session.config, guard)
+
+
+def _worker_shared(config: pytest.Config) -> tuple[SharedRun | None, float | None]:
+    """The run's shared limits and start, as the controller handed them to this worker."""
+    given: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
+    if parallel.SHARED_INPUT not in given:  # a worker of a pytest-xdist run the suite's plugin did not start
+        return None, None
+    return SharedRun(given[parallel.SHARED_INPUT]), float(given[parallel.STARTED_INPUT])
 
 
 def _catch_stop_signals(config: pytest.Config, guard: Guard) -> None:
@@ -264,13 +314,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write results.json and junit.xml (one testcase per requirement); what never ran is an error."""
     config = session.config
+    guard = config.stash.get(GUARD_KEY, None)
+    share = config.stash.get(SHARE_KEY, None)
+    if share is not None:  # a worker: the controller merges its share with the others' and writes the reports
+        output: dict[str, Any] = config.workeroutput  # type: ignore[attr-defined]
+        output[parallel.OUTPUT] = share.output(guard.reason if guard is not None else "")
+        return
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    if controller is not None and RUN_KEY not in config.stash:
+        merged = controller.merged(settings_from_config(config))
+        if merged is None:
+            return
+        config.stash[RUN_KEY] = merged
     if RUN_KEY not in config.stash:
         return
     from conformance.reporting.report import write_reports
     from conformance.run.session import close_run
 
     run = config.stash[RUN_KEY]
-    guard = config.stash.get(GUARD_KEY, None)
     if guard is not None and guard.reason:
         run.stopped = guard.reason
     close_run(run, f"the run stopped early (pytest exit status {int(exitstatus)})")
@@ -278,6 +339,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings = settings_from_config(config)
     conclude(run, settings)
     write_reports(run, Path(settings.report_dir), badge=True)
+    if controller is not None and settings.record:
+        parallel.join_records(settings.record)
+    if controller is not None and run.verdict == "fail" and session.exitstatus == pytest.ExitCode.OK:
+        # a MUST failed on exchanges another worker made: pytest's status says so, as a serial run's would
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def conclude(run: RunResult, settings: Settings) -> None:
@@ -306,6 +372,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     guard = config.stash.get(GUARD_KEY, None)
     if guard is not None:
         guard.close()
+    controller = config.stash.get(CONTROLLER_KEY, None)
+    if controller is not None:
+        controller.close()
 
 
 @pytest.hookimpl(optionalhook=True)
