@@ -31,20 +31,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every subcommand."""
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every subcommand, with the flags of `chosen` (all of them when None). Only the chosen
+    subcommand's module is imported, so that `--help` and a run's first request do not wait for the others'
+    imports (pytest, Hypothesis, Schemathesis, uvicorn, azure-batch)."""
     parser = _Parser(prog="batch-conformance", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
-        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
-        sub.choices[name].set_defaults(_main=module.main)
+        subparser = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen is None or name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(subparser)
+            subparser.set_defaults(_main=module.main)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn the suite's own errors into clear messages."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), "")  # no subcommand: argparse says which
+    args = build_parser(chosen).parse_args(argv)
     try:
         return int(args._main(args))
     except (UsageError, HarnessError) as err:

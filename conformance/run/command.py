@@ -8,15 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conformance.inventory import load_inventory
 from conformance.models import UsageError
 from conformance.reporting.failures import shown
-from conformance.reporting.report import closing_lines
-from conformance.run.parallel import worker_count
 from conformance.run.plugin import OPTIONS, add_shared_arguments, run_settings
-from conformance.run.setup import NOT_APPLICABLE_KEY, prepare_sdk
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "suite"
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -57,6 +51,8 @@ def pytest_args(args: argparse.Namespace, report_dir: Path, workers: int = 1) ->
 
 
 def _exit_code(results_path: Path, pytest_code: int) -> int:
+    from conformance.reporting.report import closing_lines
+
     try:
         results = json.loads(results_path.read_text())
     except (OSError, ValueError):
@@ -93,6 +89,8 @@ def _print_undecided(results: dict[str, Any]) -> None:
 
 def _not_applicable(results: dict[str, Any]) -> str:
     """'; N case(s) not applicable to the SDK target (...)' when the run counted any."""
+    from conformance.run.setup import NOT_APPLICABLE_KEY
+
     counts = (results.get("config") or {}).get(NOT_APPLICABLE_KEY)
     if not isinstance(counts, dict) or not counts.get("cases"):
         return ""
@@ -102,10 +100,18 @@ def _not_applicable(results: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Validate the flags, run the suite, and exit 0 (pass), 1 (a MUST failed) or 2 (usage/harness)."""
+    import pytest
+
+    from conformance.inventory import load_inventory
+    from conformance.run.parallel import worker_count
+
     settings = run_settings(args)
+    workers = worker_count(args.workers, settings)
     if settings.inventory:
         load_inventory(settings.inventory)  # a malformed inventory is a usage error before anything runs
     if settings.target:
+        from conformance.run.setup import prepare_sdk
+
         prepare_sdk(settings.target)  # an SDK release that cannot be installed: one line, before pytest starts
     report_dir = Path(settings.report_dir)
     try:
@@ -114,5 +120,5 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot create --report-dir {report_dir}: {err.strerror}") from None
     results = report_dir / "results.json"
     results.unlink(missing_ok=True)
-    code = pytest.main(pytest_args(args, report_dir, worker_count(args.workers, settings)))
+    code = pytest.main(pytest_args(args, report_dir, workers))
     return _exit_code(results, int(code))
