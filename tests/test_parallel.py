@@ -74,6 +74,7 @@ def test_parallel_run_same_seed_verdict_and_statuses_equal_serial(tmp_path: Path
     workers = _workers(tmp_path / "workers", fault)
     xdist = _xdist(tmp_path / "xdist", fault)
     assert serial["config"]["workers"] == 1 and workers["config"]["workers"] == xdist["config"]["workers"] == 2
+    assert min(serial["requests"], workers["requests"], xdist["requests"]) > 0  # every worker's requests counted
     assert _statuses(workers) == _statuses(serial) == _statuses(xdist)
     if fault is not None:  # the fault was caught, and by every mode alike
         assert serial["verdict"] == "fail" or any(s == "fail" for s in _statuses(serial)[1].values())

@@ -127,6 +127,7 @@ class RunResult:
     record: Record | None = None  # the certification record, once the run finished
     gate: Gate | None = None  # the run judged against an expectations file, when one was given
     stopped: str = ""  # why the run stopped sending before it was through (deadline, breaker, signal), or ""
+    requests: int = 0  # requests the run sent (every process of it; retries and Get Node reads included)
 
     def keep_journal(self) -> list[Change]:
         """From now on, record every change of every requirement's result (in one list, in the order made)."""
@@ -185,7 +186,7 @@ class RunResult:
         doc = {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
                "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
                "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
-               "harness_errors": self.harness_errors, "stopped": self.stopped,
+               "harness_errors": self.harness_errors, "stopped": self.stopped, "requests": self.requests,
                "buckets": [b.to_json() for b in self.buckets()],
                "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
         if self.record is not None:

@@ -207,8 +207,8 @@ class WorkerShare:
         durations = {rid: r.duration for rid, r in self.run.requirements.items() if r.duration}
         config = {k: v for k, v in self.run.config.items() if isinstance(v, dict) and "cases" in v}
         return json.dumps({"suite_version": __version__, "selected": list(self.run.requirements),
-                           "steps": self.steps, "durations": durations, "counts": config, "stopped": stopped},
-                          default=str)
+                           "steps": self.steps, "durations": durations, "counts": config, "stopped": stopped,
+                           "requests": self.run.requests}, default=str)
 
 
 # --- the controller ---------------------------------------------------------------------------------------
@@ -270,6 +270,7 @@ def merge(shares: list[dict[str, Any]], settings: Settings, *, lost: Sequence[st
         for server in step["servers"]:
             run.note_server(server)
     for share in shares:
+        run.requests += int(share.get("requests", 0))
         for rid, seconds in share["durations"].items():
             if rid in run.requirements:
                 run.requirements[rid].duration += float(seconds)

@@ -205,7 +205,10 @@ def conformance_session(pytestconfig: pytest.Config, conformance_settings: Setti
             shared = getattr(guard, "shared", None)
             if shared is not None:  # the workers of a parallel run spend one --max-reimages
                 session.safety.shared_budget = shared
-            yield session
+            try:
+                yield session
+            finally:
+                run.requests += int(getattr(session.target, "sent", 0))
     except (UsageError, HarnessError) as err:
         # nothing is lost: every requirement is reported as an error with the reason, then the run stops
         from conformance.run.session import close_run
