@@ -25,12 +25,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python benchmarks/run.py` from anywhere: the repo's benchmarks package
 
-from benchmarks import limits, schemathesis_baseline, suite_runs  # noqa: E402
+from benchmarks import limits, parallel, schemathesis_baseline, suite_runs  # noqa: E402
 from benchmarks.emulator_process import emulator_process  # noqa: E402
 from benchmarks.limits import Timed  # noqa: E402
 from conformance.emulator import EmbeddedEmulator  # noqa: E402
 from conformance.emulator.faults import catalogue as faults  # noqa: E402
 from conformance.inventory import default_inventory  # noqa: E402
+from conformance.run.parallel import cores  # noqa: E402
 from conformance.spec import default_version  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
@@ -54,12 +55,16 @@ class Sizes:
     st_api_per_mode: int
     st_cli_examples: int
     faults: int | None  # None: every fault of the catalogue
+    parallel_args: tuple[str, ...] = ()  # the run measured serial and on one worker per core, from the CLI
+    thorough_args: tuple[str, ...] | None = None  # the run measured serial and on two workers (None: not measured)
+    st_best_examples: int = 0  # `st run -n` for Schemathesis's CLI on one worker per core
 
 
 FULL = Sizes(("quick", "standard", "thorough"), (), True, 1, ("--profile", "standard"), 1000, 1000, 3, 3000, 150,
-             100, None)
+             100, None, ("--profile", "standard"), ("--profile", "thorough"), 1000)
 SMOKE = Sizes(("quick",), ("--only", "SEM-ACCEPT", "--only", "ERR-BODY-SCHEMA"), False, 1,
-              ("--profile", "quick", "--only", "SEM-ACCEPT"), 30, 30, 1, 60, 4, 2, 2)
+              ("--profile", "quick", "--only", "SEM-ACCEPT"), 30, 30, 1, 60, 4, 2, 2,
+              ("--profile", "quick", "--only", "SEM-ACCEPT", "--only", "SEM-BAD-BODY", "--no-schemathesis"), None, 2)
 
 
 # --- statistics ----------------------------------------------------------------------------------------
@@ -206,6 +211,13 @@ def measure_limits(sizes: Sizes, n: int, log: Callable[[str], None]) -> dict[str
             out[f"emulator.embedded.{threads}_threads"] = rates(
                 [limits.send_http_client(url, small, threads=threads) for _ in range(n)], "requests/s",
                 note="client threads in the emulator's process (one GIL)")
+        workers = cores()
+        st_best = [schemathesis_baseline.cli(url, version, sizes.st_best_examples, workers=workers)
+                   for _ in range(n)]
+        out["schemathesis.cli.workers"] = rates(
+            [t for t, _ in st_best], "cases/s",
+            note=f"st run -n {sizes.st_best_examples} --workers {workers} (one per core), wall time incl. start-up")
+        log(f"schemathesis cli, {workers} workers: {out['schemathesis.cli.workers']['median']:.0f} cases/s")
     with emulator_process() as url:
         for threads in (1, 2):
             out[f"emulator.process.{threads}_threads"] = rates(
@@ -218,7 +230,8 @@ def measure_limits(sizes: Sizes, n: int, log: Callable[[str], None]) -> dict[str
 def measure_cli_and_faults(sizes: Sizes, n: int, log: Callable[[str], None]) -> tuple[dict[str, Any], list[Any]]:
     """(e) the full CLI's wall time, and per fault the time to its first failure (quick, --only what it breaks)."""
     walls = [suite_runs.run_subprocess(list(sizes.cli_args))[0] for _ in range(n)]
-    out = {"cli.run": figure(walls, "s", note="batch-conformance run " + " ".join(sizes.cli_args) + " (subprocess)")}
+    out = {"cli.run": figure(walls, "s", note="batch-conformance run " + " ".join(sizes.cli_args)
+                             + " as typed (subprocess; --workers auto: one per core for standard and thorough)")}
     log(f"batch-conformance run {' '.join(sizes.cli_args)}: {out['cli.run']['median']:.1f} s")
     rows = []
     for fault in faults()[:sizes.faults]:
@@ -235,6 +248,31 @@ def measure_cli_and_faults(sizes: Sizes, n: int, log: Callable[[str], None]) -> 
     return out, rows
 
 
+def measure_parallel(sizes: Sizes, n: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """(f) what a user waits for at the command line: --help, the first request, a run serial and on one worker
+    per core (requests counted by results.json in every worker), thorough serial and on two workers."""
+    workers = cores()
+    out: dict[str, Any] = {"cli.help": figure([parallel.help_wall() for _ in range(max(n, 3))], "s",
+                                              note="batch-conformance --help")}
+    out["cli.first_request"] = figure([parallel.first_request([*sizes.cli_args, "--workers", "1"]) for _ in range(n)],
+                                      "s", note="from starting batch-conformance run to its first request (serial)")
+    log(f"--help {out['cli.help']['median']:.2f} s; first request after {out['cli.first_request']['median']:.2f} s")
+    for label, count in (("serial", 1), ("workers", workers)):
+        runs = [parallel.run_cli([*sizes.parallel_args, "--workers", str(count)]) for _ in range(n)]
+        note = f"batch-conformance run {' '.join(sizes.parallel_args)} --workers {count} (CLI, wall incl. start-up)"
+        out[f"cli.{label}"] = rates([t for t, _ in runs], "requests/s", note=note)
+        out[f"cli.{label}.seconds"] = figure([t.seconds for t, _ in runs], "s", count=runs[0][0].count)
+        log(f"{note}: {out[f'cli.{label}.seconds']['median']:.1f} s")
+    if sizes.thorough_args is not None:
+        for label, count in (("serial", 1), ("workers_2", 2)):
+            timed, _ = parallel.run_cli([*sizes.thorough_args, "--workers", str(count)])
+            out[f"thorough.{label}"] = figure([timed.seconds], "s", count=timed.count,
+                                              note=f"batch-conformance run {' '.join(sizes.thorough_args)} "
+                                                   f"--workers {count} (CLI, once)")
+            log(f"thorough --workers {count}: {timed.seconds:.1f} s")
+    return out
+
+
 # --- ratios, table -------------------------------------------------------------------------------------
 def ratios(figures: dict[str, Any], profile: str) -> dict[str, Any]:
     """Ours (the reference profile) against Schemathesis and against each limit, from medians."""
@@ -242,7 +280,16 @@ def ratios(figures: dict[str, Any], profile: str) -> dict[str, Any]:
 
     def over(key: str) -> float:
         return ours / figures[key]["median"] if figures[key]["median"] else 0.0
-    return {"reference_profile": profile,
+    best = {}
+    if "cli.workers" in figures and figures["schemathesis.cli.workers"]["median"]:
+        best["ours_workers_over_schemathesis_cli_workers"] = (figures["cli.workers"]["median"]
+                                                              / figures["schemathesis.cli.workers"]["median"])
+        best["cli_workers_over_serial_wall"] = (figures["cli.workers.seconds"]["median"]
+                                                / figures["cli.serial.seconds"]["median"])
+    if "thorough.workers_2" in figures:
+        best["thorough_workers_2_over_serial_wall"] = (figures["thorough.workers_2"]["median"]
+                                                       / figures["thorough.serial"]["median"])
+    return {"reference_profile": profile, **best,
             "ours_over_schemathesis_api": over("schemathesis.python_api"),
             "ours_over_schemathesis_cli": over("schemathesis.cli"),
             "ours_over_generate_send_validate": over("limit.generate_send_validate"),
@@ -252,11 +299,18 @@ def ratios(figures: dict[str, Any], profile: str) -> dict[str, Any]:
 
 
 def targets(figures: dict[str, Any], ratio: dict[str, Any]) -> dict[str, Any]:
-    """The issue's goals: >= 10x Schemathesis, >= 60% of the hand-written loop, standard run < 30 s."""
+    """The goals: issue 8's (>= 10x Schemathesis's Python API, >= 60% of the hand-written loop, standard run
+    < 30 s) and issue 17's (>= 10x Schemathesis's CLI with both on one worker per core, thorough on two workers at
+    most 0.6x the serial wall time, `batch-conformance run` (standard) at most 5 s from the command line)."""
     wall = figures.get("cli.run", {}).get("median")
+    best = ratio.get("ours_workers_over_schemathesis_cli_workers")
+    thorough = ratio.get("thorough_workers_2_over_serial_wall")
     return {"ten_times_schemathesis": ratio["ours_over_schemathesis_api"] >= 10,
             "sixty_percent_of_generate_send_validate": ratio["ours_over_generate_send_validate"] >= 0.6,
-            "standard_under_30s": wall is not None and wall < 30}
+            "standard_under_30s": wall is not None and wall < 30,
+            "ten_times_schemathesis_cli_both_on_workers": best is not None and best >= 10,
+            "thorough_two_workers_at_most_0_6_serial": thorough is not None and thorough <= 0.6,
+            "cli_standard_at_most_5s": wall is not None and wall <= 5}
 
 
 def table(figures: dict[str, Any], ratio: dict[str, Any], fault_rows: list[Any]) -> str:
@@ -310,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     figures |= measure_limits(sizes, n, log)
     cli_figures, fault_rows = measure_cli_and_faults(sizes, n, log)
     figures |= cli_figures
+    figures |= measure_parallel(sizes, n, log)
     ratio = ratios(figures, reference_profile(sizes))
     facts["loadavg_at_end"] = list(os.getloadavg())
     facts["foreign_cpu_share"] = foreign.share()

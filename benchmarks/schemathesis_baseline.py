@@ -54,8 +54,9 @@ def st_binary() -> str | None:
     return str(local) if local.exists() else shutil.which("st")
 
 
-def cli(base_url: str, api_version: str, max_examples: int) -> tuple[Timed, dict[str, Any]]:
-    """`st run spec --url URL -n N` (all its default phases, seed 0); cases = entries of its HAR report."""
+def cli(base_url: str, api_version: str, max_examples: int, workers: int = 1) -> tuple[Timed, dict[str, Any]]:
+    """`st run spec --url URL -n N --workers W` (all its default phases, seed 0); cases = entries of its HAR
+    report."""
     binary = st_binary()
     if binary is None:
         raise RuntimeError("the Schemathesis CLI (st) is not installed next to this Python")
@@ -63,7 +64,7 @@ def cli(base_url: str, api_version: str, max_examples: int) -> tuple[Timed, dict
         har = Path(tmp) / "st.har"
         argv = [binary, "run", str(swagger_path(api_version)), "--url", base_url, "-n", str(max_examples),
                 "--seed", "0", "--generation-database", "none", "--report", "har", "--report-har-path", str(har),
-                "--no-color", "--workers", "1", "--continue-on-failure"]
+                "--no-color", "--workers", str(workers), "--continue-on-failure"]
         started = time.perf_counter()
         done = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp, check=False)
         elapsed = time.perf_counter() - started

@@ -108,9 +108,10 @@ class SuiteRun:
 
 
 def run_in_process(args: list[str]) -> SuiteRun:
-    """`batch-conformance run ARGS` through conformance.cli.main in this process, counted by a Probe."""
+    """`batch-conformance run ARGS` through conformance.cli.main in this process (one worker: the Probe counts and
+    times what this process sends), counted by a Probe."""
     with tempfile.TemporaryDirectory(prefix="bc-bench-run-") as tmp, _quiet():
-        argv = ["run", "-q", "--report-dir", tmp, *args]
+        argv = ["run", "-q", "--workers", "1", "--report-dir", tmp, *args]
         with Probe() as probe:
             code = cli_main(argv)
             elapsed = time.perf_counter() - probe.started

@@ -25,9 +25,12 @@ def test_benchmark_smoke_run_writes_every_figure_and_machine_fact(tmp_path: Path
     for key in ("suite.quick", "schemathesis.python_api", "schemathesis.cli", "limit.generate_only",
                 "limit.send.http_client", "limit.send.requests", "limit.generate_send_validate",
                 "emulator.embedded.1_threads", "emulator.embedded.2_threads", "emulator.process.1_threads",
-                "emulator.process.2_threads"):
+                "emulator.process.2_threads", "schemathesis.cli.workers", "cli.serial", "cli.workers"):
         assert figures[key]["median"] > 0 and figures[key]["count"] > 0, key
-    assert figures["cli.run"]["unit"] == "s" and figures["cli.run"]["median"] > 0
+    for key in ("cli.run", "cli.help", "cli.first_request", "cli.serial.seconds", "cli.workers.seconds"):
+        assert figures[key]["unit"] == "s" and figures[key]["median"] > 0, key
+    assert {"ours_workers_over_schemathesis_cli_workers", "cli_workers_over_serial_wall"} <= set(result["ratios"])
+    assert {"ten_times_schemathesis_cli_both_on_workers", "cli_standard_at_most_5s"} <= set(result["targets"])
     assert set(result["ratios"]) >= {"ours_over_schemathesis_api", "ours_over_generate_send_validate",
                                      "ours_over_send_http_client", "ours_over_generate_only"}
     assert result["faults"] and all(row["caught"] and row["first_failure"] for row in result["faults"])
