@@ -147,7 +147,8 @@ def _settings(**kw: Any) -> Settings:
 ])
 def test_worker_count_value_and_target_gives_processes(value: str | None, settings: Settings,
                                                        expected: int | str) -> None:
-    assert parallel.worker_count(value, settings) == (parallel.cores() if expected == "cores" else expected)
+    cores = min(parallel.cores(), parallel.AUTO_MAX)
+    assert parallel.worker_count(value, settings) == (cores if expected == "cores" else expected)
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1"])
@@ -228,6 +229,19 @@ def test_merge_examples_met_on_other_workers_count_before_settling() -> None:
     run = parallel.merge([_share([(7, [(nse, "undecided", [""], {}), (nse, "settle", ["nothing decided it"], {})])]),
                           _share([(1, [(nse, "met", [3], {})])])], Settings())
     assert (run.requirements[nse].status, run.requirements[nse].examples) == ("pass", 3)
+
+
+def test_compact_journal_replayed_ends_as_the_whole_journal() -> None:
+    nse, acc = "NO-SERVER-ERROR", "SEM-ACCEPT"
+    changes = [(nse, "met", [1], {}), (acc, "met", [1], {}), (nse, "met", [1], {}), (nse, "settle", ["x"], {}),
+               (nse, "met", [2], {}), (acc, "broke", [1], {}), (acc, "met", [1], {}),
+               (acc, "fail", [_failure("f")], {"replace": False}), (acc, "met", [1], {})]
+    whole, compacted = (parallel.merge([_share([(0, journal)])], Settings())
+                        for journal in (changes, parallel.compact(changes)))
+    assert len(parallel.compact(changes)) == 7
+    assert {k: (r.status, r.examples, r.failures, r.first_failure) for k, r in compacted.requirements.items()} == {
+        k: (r.status, r.examples, r.failures, r.first_failure) for k, r in whole.requirements.items()}
+    assert (whole.requirements[nse].status, whole.requirements[nse].examples) == ("pass", 4)
 
 
 def test_run_result_journal_replayed_gives_the_same_statuses() -> None:

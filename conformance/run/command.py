@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_shared_arguments(parser)
     parser.add_argument("--workers", metavar="N|auto", default=None,
                         help="processes sending the run's requests, each with its own embedded emulator (default "
-                             "auto: one per core for the embedded emulator; a --target URL runs on one unless "
-                             "--parallel-target)")
+                             "auto: one per core, at most 4, for standard and thorough runs against the embedded "
+                             "emulator, else one; a --target URL runs on one unless --parallel-target)")
     parser.add_argument("-q", "--quiet", action="store_true", help="less pytest output")
 
 

@@ -8,11 +8,12 @@ badge.svg and report.html.
 What makes the merged statuses those of a serial run with the same seed:
 
 - Every requirement's property draws from its own seeded Hypothesis run, so it sends the same requests wherever it
-  runs. Its judgments do depend on what ran before it in the same process (the emulator's node states, the
-  oracle's record of nodes this run reimaged); each worker therefore runs its share in the serial run's order, and
-  the requirements whose verdict depends on the order (those observing a reimage's effects, which must see nodes
-  and tasks no other property touched: run_phase 0 and 1) run together, first, on one worker; the spec-driven
-  layer runs once, on one worker.
+  runs. Its judgments can depend on what ran before it in the same process (the emulator's node states, the
+  oracle's record of nodes this run reimaged): the requirements whose verdict depends on that (those observing a
+  reimage's effects, which must meet nodes and tasks no other property touched: run_phase 0 and 1) are one work
+  unit, handed out first; the spec-driven layer is one unit (it runs once), handed out second since it is the
+  largest; every other requirement is a unit of its own, handed out in the serial order. The others' judgments
+  hold whatever state they meet: the oracle follows every node the run reimaged.
 - A single-exchange requirement is judged on every exchange of every property (Session.judge_passively), wherever
   they ran. No worker decides a status: each keeps the journal of every change it made to any requirement's result
   (met, broke, fail, settle, ...: reporting/results.py, in the order made) cut into one step per test item, and
@@ -56,6 +57,9 @@ ORDERED_GROUP, LAYER_GROUP = "observed-effects", "spec-driven"
 WORKERS_KEY = "workers"  # results.json config: how many processes sent the run's requests
 PART = ".part"  # a worker's part of the --record HAR file
 MIN_SPLIT = 5  # --workers auto splits a run of at least this many requirements (--only fewer: one worker)
+# --workers auto uses at most this many: the spec-driven layer, one unit of about a third of a run, bounds the wall
+# time from below, and each worker costs its own start-up
+AUTO_MAX = 4
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -74,11 +78,12 @@ def runs_suite(config: pytest.Config) -> bool:
     """Whether pytest was asked to run the conformance suite (`--pyargs conformance.suite`, or its directory)."""
     for arg in config.args:
         name = arg.split("::")[0]
-        if getattr(config.option, "pyargs", False) and (name == "conformance.suite"
+        if getattr(config.option, "pyargs", False) and (name in ("conformance", "conformance.suite")
                                                         or name.startswith("conformance.suite.")):
             return True
         path = (config.invocation_params.dir / name).resolve()
-        if path == SUITE_DIR or SUITE_DIR in path.parents:
+        if path == SUITE_DIR or SUITE_DIR in path.parents or (path.is_dir() and path in SUITE_DIR.parents
+                                                              and path != Path(path.anchor)):
             return True
     return False
 
@@ -110,7 +115,7 @@ def worker_count(value: str | None, settings: Settings) -> int:
     if value is None or value == "auto":
         if not may_share_target(settings) or settings.profile == "quick" or 0 < len(settings.only) < MIN_SPLIT:
             return 1
-        return cores()
+        return min(cores(), AUTO_MAX)
     try:
         workers = int(value)
     except ValueError:
@@ -135,8 +140,8 @@ def group_of(nodeid: str) -> str:
 
 
 def scheduler(config: pytest.Config, log: Any) -> Any:
-    """pytest-xdist's load-by-scope scheduling with the suite's work units (group_of) in the serial order: each
-    worker gets its units in that order, and runs them in it."""
+    """pytest-xdist's load-by-scope scheduling with the suite's work units (group_of), handed out in the order
+    _units_in_order gives; each worker runs its units in the order it gets them."""
     from xdist.scheduler import LoadScopeScheduling
 
     class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]
@@ -150,6 +155,18 @@ def scheduler(config: pytest.Config, log: Any) -> Any:
                 _units_in_order(self.workqueue)
                 self.ordered = True
             super()._assign_work_unit(node)
+
+        def _reschedule(self, node: Any) -> None:
+            # pytest-xdist keeps two tests queued beyond the running one, for short tests; ours run for seconds,
+            # and a worker holding two at the end keeps the run waiting while the others idle. One queued test
+            # is what a worker needs (it reads the next test before running one).
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
 
     return SuiteScheduling(config, log)
 
@@ -195,15 +212,15 @@ class WorkerShare:
         changes, errors, servers = len(self.journal), len(self.run.harness_errors), len(self.run.servers)
         yield
         self.steps.append({"position": self.position.get(item.nodeid, len(self.position)),
-                           "changes": self.journal[changes:], "harness_errors": self.run.harness_errors[errors:],
-                           "servers": self.run.servers[servers:]})
+                           "changes": compact(self.journal[changes:]),
+                           "harness_errors": self.run.harness_errors[errors:], "servers": self.run.servers[servers:]})
         del self.journal[changes:]  # shipped with its step; what is left is made outside any test
 
     def output(self, stopped: str) -> str:
         """The share as the controller reads it (JSON: pytest-xdist carries only plain values)."""
         if self.journal:  # made outside any test: after everything this worker ran
-            self.steps.append({"position": len(self.position), "changes": list(self.journal), "harness_errors": [],
-                               "servers": []})
+            self.steps.append({"position": len(self.position), "changes": compact(self.journal),
+                               "harness_errors": [], "servers": []})
         durations = {rid: r.duration for rid, r in self.run.requirements.items() if r.duration}
         config = {k: v for k, v in self.run.config.items() if isinstance(v, dict) and "cases" in v}
         return json.dumps({"suite_version": __version__, "selected": list(self.run.requirements),
@@ -211,13 +228,35 @@ class WorkerShare:
                            "requests": self.run.requests}, default=str)
 
 
+def compact(changes: list[Change]) -> list[Change]:
+    """The same changes, each requirement's run of `met` (and of `broke`) between its other changes summed into one:
+    counting commutes with counting, and with any change to another requirement, so the replay ends the same.
+    A run judges about ten times per request it sends (passive judging); the journal keeps a few changes a test."""
+    out: list[Change] = []
+    open_counts: dict[tuple[str, str], int] = {}  # (requirement, met|broke) -> its entry in out, until it changes
+    for rid, method, args, kwargs in changes:
+        if method in ("met", "broke"):
+            at = open_counts.get((rid, method))
+            if at is not None:
+                out[at][2][0] += args[0]
+                continue
+            open_counts[(rid, method)] = len(out)
+            out.append((rid, method, [args[0]], {}))
+            continue
+        open_counts.pop((rid, "met"), None)
+        open_counts.pop((rid, "broke"), None)
+        out.append((rid, method, args, kwargs))
+    return out
+
+
 # --- the controller ---------------------------------------------------------------------------------------
 class Controller:
     """The process that hands tests out: it gives every worker the shared limits, collects their shares and merges
     them into one RunResult."""
 
-    def __init__(self, shared: SharedRun) -> None:
+    def __init__(self, shared: SharedRun, *, schedule: bool = True) -> None:
         self.shared = shared
+        self.schedule = schedule  # the suite's own scheduling (the command line named the suite)
         self.started = time.monotonic()
         self.shares: dict[str, dict[str, Any]] = {}
         self.lost: list[str] = []  # workers that went down without a share
@@ -240,8 +279,8 @@ class Controller:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        """The suite's scheduling (whatever --dist says: each worker must run its share in the serial order)."""
-        return scheduler(config, log)
+        """The suite's scheduling, whatever --dist says (None: pytest-xdist's own, for a run that is not the suite)."""
+        return scheduler(config, log) if self.schedule else None
 
     def merged(self, settings: Settings) -> RunResult | None:
         """One RunResult from every worker's share, replayed in the serial run's order; None when no worker

@@ -76,7 +76,7 @@ OPTIONS = (  # the one table for both command lines
     Option("max-reimages", {"metavar": "N", "type": int, "help": "at most N accepted reimages (default 1)"}),
     Option("parallel-target", {"action": "store_const", "const": True,
                                "help": "let several workers (--workers, pytest -n) send to the --target URL at once: "
-                                       "they share its nodes"}),
+                                       "they share its nodes"}, run_only=True),
     Option("rate", {"metavar": "PER_SECOND", "type": float, "help": "at most N requests per second"}),
     Option("request-timeout", {"metavar": "SECONDS", "type": float,
                                "help": "seconds per request: connect plus the whole response (default 30)"}),
@@ -155,24 +155,29 @@ def pytest_configure(config: pytest.Config) -> None:
     their results (run/parallel.py)."""
     config.addinivalue_line("markers", "conformance_requirement(id): a catalogue requirement's test")
     config.addinivalue_line("markers", "spec_driven: the Schemathesis-driven layer of the suite")
-    if parallel.distributes(config) and parallel.runs_suite(config):
+    if parallel.distributes(config):
         _start_controller(config)
 
 
 def _start_controller(config: pytest.Config) -> None:
+    """Merge what workers of the suite send (whatever the command line); when it names the suite, also schedule
+    its work units, share its limits and catch the signals that stop it."""
+    suite = parallel.runs_suite(config)
     try:
-        settings = settings_from_config(config)
-        parallel.check_shared_target(settings, len(config.option.tx))
+        settings = settings_from_config(config) if suite else None
+        if settings is not None:
+            parallel.check_shared_target(settings, len(config.option.tx))
         shared = SharedRun.create()
     except UsageError as err:
         raise pytest.UsageError(f"batch-conformance: {err}") from None
-    controller = Controller(shared)
+    controller = Controller(shared, schedule=suite)
     config.pluginmanager.register(controller, "batch-conformance-controller")
     config.stash[CONTROLLER_KEY] = controller
     config.stash[_START] = controller.started
-    guard = Guard(max_duration=settings.max_duration, shared=shared, started=controller.started)
-    config.stash[GUARD_KEY] = guard
-    _catch_stop_signals(config, guard)
+    if settings is not None:
+        guard = Guard(max_duration=settings.max_duration, shared=shared, started=controller.started)
+        config.stash[GUARD_KEY] = guard
+        _catch_stop_signals(config, guard)
 
 
 def fail_requirement(requirement: Requirement, message: str) -> NoReturn:
