@@ -19,7 +19,7 @@ def test_readme_lists_every_catalogue_requirement() -> None:
 def test_readme_install_and_test_commands_are_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -e '.[test]'" in README and "python -m pip install -q -e '.[test]'" in ci
-    assert "python -m pytest -q" in README and "python -m pytest -q" in ci
+    assert "python -m pytest -q -n auto" in README and "python -m pytest -q -n auto" in ci
 
 
 def test_readme_fault_count_matches_catalogue() -> None:
