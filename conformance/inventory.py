@@ -51,6 +51,11 @@ class Inventory:
         low = pool_id.lower()
         return next((p for p in self.pools if p.id.lower() == low), None)
 
+    def throwaway(self) -> Inventory:
+        """The same pools with every node expendable (a target the user declared --disposable)."""
+        return Inventory(tuple(Pool(p.id, p.configuration, tuple(Node(n.id, n.state, True, n.tasks) for n in p.nodes))
+                               for p in self.pools))
+
     def to_json(self) -> dict[str, Any]:
         """The inventory in its file format."""
         return {"pools": [

@@ -219,3 +219,12 @@ def test_signed_runs_leave_no_key_or_token_under_the_report_dir(tmp_path: Path,
         assert key not in text and token not in text, path
         assert not regex.search(r"SharedKey acct:(?!REDACTED)", text), path
         assert not regex.search(r"Bearer (?!REDACTED)", text), path
+
+
+def test_summary_html_and_results_json_show_each_reimaged_nodes_measured_durations() -> None:
+    run = _run_result()
+    run.reimages = {"pool-cs/idle-1": {"reimages": 2, "seconds": [[0.3, 0.35], [0.29, None]],
+                                       "still_reimaging": True, "second_reimages": 1}}
+    html = summary_html(run)
+    assert 'id="bc-reimages"' in html and "0.3-0.35 s" in html and "over 0.29 s" in html
+    assert run.to_json()["reimages"]["pool-cs/idle-1"]["reimages"] == 2

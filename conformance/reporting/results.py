@@ -98,6 +98,8 @@ class RunResult:
     requirements: dict[str, RequirementResult] = field(default_factory=dict)
     duration: float = 0.0
     harness_errors: list[str] = field(default_factory=list)
+    # per node this run reimaged: how many times, each reimage's measured seconds [at least, at most]
+    reimages: dict[str, Any] = field(default_factory=dict)
 
     @property
     def verdict(self) -> Verdict:
@@ -131,7 +133,7 @@ class RunResult:
         return {"verdict": self.verdict, "target": self.target, "api_version": self.api_version,
                 "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
                 "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
-                "harness_errors": self.harness_errors,
+                "harness_errors": self.harness_errors, "reimages": self.reimages,
                 "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
 
     def write(self, path: Path) -> None:

@@ -88,6 +88,11 @@ def main(args: argparse.Namespace) -> int:
     settings = run_settings(args)
     if settings.inventory:
         load_inventory(settings.inventory)  # a malformed inventory is a usage error before anything runs
+    if settings.dry_run:
+        from conformance.run.setup import dry_run
+
+        print(dry_run(settings))
+        return EXIT_PASS
     report_dir = Path(settings.report_dir)
     try:
         report_dir.mkdir(parents=True, exist_ok=True)

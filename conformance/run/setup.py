@@ -13,13 +13,17 @@ from conformance.models import Request, Response, UsageError
 from conformance.redaction import register_secret
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RunResult
+from conformance.run.plan import describe, make_plan, run_plan
 from conformance.run.session import Session
-from conformance.spec import versions
+from conformance.spec import catalogue, versions
 from conformance.targets.base import Target, get_json
 from conformance.targets.http import HttpTarget
 
 # results.json's config entry: the cases not applicable to the SDK target (it counts them; HTTP targets have none)
 NOT_APPLICABLE_KEY = "sdk_not_applicable"
+# The embedded emulator a run starts models a reimage of this many seconds: a node just accepted is reimaging for a
+# while, as on the service, so that second and simultaneous reimages of it can be judged; the run rotates nodes.
+EMBEDDED_REIMAGE_SECONDS = 0.05
 
 
 def discover_inventory(target: Target, api_version: str) -> Inventory:
@@ -82,8 +86,8 @@ def _embedded(settings: Settings, inventory: Inventory) -> Iterator[Target]:
     if settings.auth == "entra":
         raise UsageError("--auth entra needs a real target (--target URL): the embedded emulator cannot "
                          "verify Microsoft Entra tokens")
-    emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()),
-                                fault=settings.emulator_fault, auth=_emulator_auth(settings))
+    emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()), fault=settings.emulator_fault,
+                                auth=_emulator_auth(settings), reimage_seconds=EMBEDDED_REIMAGE_SECONDS)
     emulator.start()
     target = HttpTarget(emulator.url, timeout=settings.request_timeout, signer=_signer(settings))
     try:
@@ -134,6 +138,8 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
             if inventory is None:
                 inventory = default_inventory() if settings.embedded else discover_inventory(
                     discovery, settings.api_version)
+            if settings.disposable:  # the user's own throwaway emulator: every node may be reimaged
+                inventory = inventory.throwaway()
             served = frozenset(versions()) if settings.embedded else None
             # the embedded emulator enforces auth exactly when the run signs; a remote target is known to
             # enforce it when the user says how to sign, and is otherwise unknown until its answers show it
@@ -143,9 +149,28 @@ def open_session(settings: Settings, run: RunResult) -> Iterator[Session]:
             for request, response in discovery.exchanges:  # what discovery's answers showed counts too
                 session.oracle.observe(request, response)
             try:
+                if session.safety.budgeted:  # the planned reimages go first, before any property spends one
+                    run_plan(session)
                 yield session
             finally:
+                session.finish()
                 note_not_applicable(run, target)
     finally:
         if recorder is not None:
             recorder.write()
+
+
+def dry_run(settings: Settings) -> str:
+    """--dry-run: the reimage plan for these settings (the inventory read, or discovered with GETs only); nothing
+    that could reimage is sent."""
+    inventory = load_inventory(settings.inventory) if settings.inventory else None
+    if inventory is None and settings.embedded:
+        inventory = default_inventory()
+    if inventory is None:
+        with _remote(settings) as target:
+            inventory = discover_inventory(target, settings.api_version)
+    if settings.disposable:
+        inventory = inventory.throwaway()
+    exempt = settings.embedded or settings.disposable
+    plan = make_plan(settings, inventory, frozenset(settings.only or catalogue()))
+    return describe(plan, settings, exempt=exempt) + "\n--dry-run: nothing that could reimage was sent."
