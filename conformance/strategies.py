@@ -348,8 +348,9 @@ def _requests(plan: Plan, inventory: Inventory, api_version: str) -> SearchStrat
         body = draw(body_s)
         query = draw(version_s) + draw(timeout_s)
         hdrs = draw(headers_s)
-        # Bodies travel with the documented Content-Type; an empty body may or may not carry it (SDKs differ).
-        if body or draw(st.booleans()):
+        # Bodies travel with the documented Content-Type; an empty body may or may not carry it (SDKs differ);
+        # "absent" is no body and no Content-Type at all.
+        if body or (plan.body != ("absent",) and draw(st.booleans())):
             hdrs += (("Content-Type", CONTENT_TYPE),)
         if plan.auth:
             hdrs += ((AUTH_DIRECTIVE_HEADER, plan.auth),)

@@ -18,12 +18,12 @@ from conformance.cli import main
 from conftest import SuiteRun, run_suite
 
 
-def _run(tmp_path: Path, handler: type[TinyBatch], *args: str) -> SuiteRun:
+def _run(tmp_path: Path, handler: type[TinyBatch], *args: str, profile: str = "quick") -> SuiteRun:
     path = tmp_path / "inventory.json"
     path.write_text(json.dumps(inventory(handler.nodes, handler.pool)))
     with serving(handler) as url:
         return run_suite(tmp_path / "reports", "--target", url, "--inventory", str(path), "--request-timeout", "5",
-                         *args)
+                         *args, profile=profile)
 
 
 class Correct(TinyBatch):
@@ -331,3 +331,11 @@ def test_independent_concurrent_reimage_without_disposable_not_applicable(tmp_pa
     run = _run(tmp_path, Correct, "--allow-destructive", "--max-reimages", "1000", "--only", "SEM-CONCURRENT-REIMAGE")
     result = run.requirements["SEM-CONCURRENT-REIMAGE"]
     assert result["status"] == "not-applicable" and "--disposable" in result["reason"]
+
+
+def test_independent_slow_reimage_property_stops_instead_of_waiting_once_decided_enough(tmp_path: Path) -> None:
+    handler, wire = _counting(_reimaging_for(0.3))
+    run = _run(tmp_path, handler, "--disposable", "--only", "SEM-ACCEPT", profile="standard")
+    accepted = [status for _, _, status in wire].count(202)
+    assert _statuses(run) == {"SEM-ACCEPT": "pass"} and run.requirements["SEM-ACCEPT"]["examples"] >= 12
+    assert 12 <= accepted < 30  # the standard profile's 60 would each have waited for one of 3 nodes

@@ -118,3 +118,40 @@ def test_node_book_settle_stops_once_seen_reimaging_at_until() -> None:
     target.read(*A)
     seen = book.settle(A, target.read, until=0.2)
     assert seen is not None and seen >= 0.2 and target.now < 1.0 and book.tracks[A].busy
+
+
+def test_rotated_request_with_an_explicit_path_addresses_the_new_node() -> None:
+    from conformance.models import Request
+    from conformance.run.nodes import _with_node
+
+    request = Request("pool-cs", "idle-1", query=(("api-version", "v"),), path="/pools/pool-cs/nodes/idle-1/reimage")
+    moved = _with_node(request, "idle 2")
+    assert moved.node_id == "idle 2" and moved.target_path == "/pools/pool-cs/nodes/idle%202/reimage"
+
+
+def test_node_book_learns_the_reimage_length_and_reads_back_close_to_it() -> None:
+    book, target = _book(0.3)
+    overshoot = []
+    for _ in range(10):
+        target.reimage(A)
+        target.read(*A)
+        book.finish(target.read)
+        overshoot.append(book.tracks[A].reimages[-1].idle_by - 0.3 - book.tracks[A].reimages[-1].accepted_at)
+        target.now += 1.0
+    assert round(overshoot[0], 6) == 0.05 and max(overshoot[-3:]) < 0.011  # 0.35 with the backoff alone
+
+
+def test_node_book_reimages_of_different_lengths_fall_back_to_the_backoff() -> None:
+    book, target = _book(0.3)
+    for seconds in (0.3, 0.02, 1.0):
+        target.seconds = seconds
+        target.reimage(A)
+        target.read(*A)
+        book.finish(target.read)
+        target.now += 2.0
+    assert book.low > (book.high or 0.0)  # the bounds crossed: nothing learned is used
+    target.seconds = 0.3
+    target.reimage(A)
+    target.read(*A)
+    book.finish(target.read)
+    assert round(book.tracks[A].reimages[-1].idle_by - book.tracks[A].reimages[-1].accepted_at, 6) == 0.35

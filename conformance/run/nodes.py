@@ -6,16 +6,25 @@ other nodes meanwhile. A request that could be accepted keeps its node when that
 rotates to the free node of its kind reimaged least recently; only when every such node is still reimaging does
 the run wait, for the first one due to be read again. Each reimage is measured: at least the time from its 202 to
 the last read that still showed it reimaging, at most the time from sending it to the first read showing it idle.
+The measurements teach the book how long this target's reimage takes (the longest "still reimaging" and the
+shortest "idle by" so far): a later reimage is also read midway between the two, never later than the backoff
+would, so the book narrows them down and finds a node idle again within milliseconds of it being so. A target
+whose reimages differ (the bounds cross) is read with the backoff alone.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from conformance.rules import ACCEPTING_STATES
+from conformance.models import Request
+from conformance.rules import ACCEPTING_STATES, REIMAGE_PATH, reimage_target
+
+if TYPE_CHECKING:
+    from conformance.run.session import Session
 
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 15.0
@@ -61,6 +70,10 @@ class Track:
         return self.reimages[-1].accepted_at if self.reimages else -1.0
 
 
+class WouldWait(Exception):  # noqa: N818 - a signal: the request would have to wait for a node
+    """Every node a request could go to is still reimaging, and the caller said not to wait."""
+
+
 @dataclass
 class NodeBook:
     """Free and reimaging nodes, their backoff, and the measured length of every reimage of the run."""
@@ -70,6 +83,9 @@ class NodeBook:
     sleep: Callable[[float], None] = time.sleep
     get_node: bool | None = None  # whether the target answers Get Node with a state (None: not known yet)
     tracks: dict[Node, Track] = field(default_factory=dict)
+    # what this target's finished reimages showed: each lasted at least `low` and at most `high` seconds
+    low: float = 0.0
+    high: float | None = None
 
     def track(self, node: Node) -> Track:
         """The node's record (created on first use)."""
@@ -92,13 +108,27 @@ class NodeBook:
         track = self.tracks.get(node)
         if track is None or not track.busy:
             return
+        current = track.reimages[-1]
         if state in ACCEPTING_STATES:
-            track.reimages[-1].idle_by = answered_at
+            current.idle_by = answered_at
+            low, high = current.bounds()
+            self.low, self.high = max(self.low, low), high if self.high is None else min(self.high, high or 0.0)
             return
         if state is not None:
-            track.reimages[-1].busy_seen = sent_at
-        track.next_read = sent_at + track.backoff
+            current.busy_seen = sent_at
+        track.next_read = min(sent_at + track.backoff, self._learned(current, sent_at))
         track.backoff = min(track.backoff * 2, MAX_BACKOFF)
+
+    def _learned(self, current: Reimage, now: float) -> float:
+        """When what earlier reimages showed says to read this one next (infinity when they show nothing usable):
+        midway between the longest 'still reimaging' and the shortest 'idle by', at the latter, and once just
+        after it; past that only the backoff reads it (a reimage longer than any before is not polled fast)."""
+        if self.high is None or self.low > self.high:
+            return float("inf")
+        for offset in ((self.low + self.high) / 2, self.high, self.high + max(0.01, self.high - self.low)):
+            if current.accepted_at + offset > now:
+                return current.accepted_at + offset
+        return float("inf")
 
     def free(self, node: Node) -> bool:
         """Whether the node may take a request that could be accepted now (never reimaged, or read idle since)."""
@@ -121,10 +151,11 @@ class NodeBook:
             elif track.next_read <= now and self.readable():
                 read(*node)
 
-    def choose(self, drawn: Node, others: list[Node], read: ReadState) -> Node | None:
+    def choose(self, drawn: Node, others: list[Node], read: ReadState, *, wait: bool = True) -> Node | None:
         """The node a request that could be accepted goes to: the drawn one when free, else the free one of
         `others` (in preference order, the least recently reimaged first); waits while every one is still
-        reimaging and can be read back; None when none can become free (no Get Node, or past the watch time)."""
+        reimaging and can be read back (WouldWait instead when not `wait`); None when none can become free
+        (no Get Node, or past the watch time)."""
         candidates = [drawn, *others]
         while True:
             self._poll(candidates, read)
@@ -137,6 +168,8 @@ class NodeBook:
                        if node in self.tracks and self.tracks[node].busy and not self.tracks[node].gave_up]
             if not waiting or not self.readable():
                 return None
+            if not wait:
+                raise WouldWait(f"every node of pool {drawn[0]} is still reimaging")
             self.sleep(max(min(t.next_read for t in waiting) - self.clock(), 0.0))
 
     def settle(self, node: Node, read: ReadState, *, until: float) -> float | None:
@@ -173,3 +206,35 @@ class NodeBook:
             out[f"{pool_id}/{node_id}"] = {"reimages": len(track.reimages), "seconds": seconds,
                                            "still_reimaging": track.busy, "second_reimages": track.second_reimages}
         return out
+
+
+def route(session: Session, request: Request) -> Request:
+    """A reimage request to a node this run is still reimaging moves to a free node of the same pool (the same
+    inventory state first), waiting only when every one is still reimaging: a valid request needs a node that
+    can accept it, and a faulty one would only meet a 409 that hides the fault it is about."""
+    target = reimage_target(request)
+    if target is None or request.method.upper() != "POST":
+        return request
+    pool = session.inventory.pool(target[0])
+    node = pool.node(target[1]) if pool else None
+    if pool is None or node is None or not node.expendable or session.nodes.free((pool.id, node.id)):
+        return request
+    expectation = session.oracle.expect(request)
+    if not expectation.faults and 202 in expectation.statuses and not session.safety.may_reimage_more():
+        return request  # withheld anyway: no need to wait for a node
+    others = sorted((n for n in pool.nodes if n.expendable and n.state in ACCEPTING_STATES and n.id != node.id),
+                    key=lambda n: n.state != node.state)
+    chosen = session.nodes.choose((pool.id, node.id), [(pool.id, n.id) for n in others], session.node_state,
+                                  wait=session.may_wait)
+    return request if chosen is None or chosen[1] == node.id else _with_node(request, chosen[1])
+
+
+def _with_node(request: Request, node_id: str) -> Request:
+    """The same reimage request addressed to another node of the same pool (an explicit path rewritten too)."""
+    if request.path is None:
+        return replace(request, node_id=node_id)
+    match = REIMAGE_PATH.match(request.path)
+    if match is None:
+        return request
+    start, end = match.span("node")
+    return replace(request, node_id=node_id, path=request.path[:start] + quote(node_id, safe="") + request.path[end:])

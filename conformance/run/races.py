@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from conformance.checks import semantics
 from conformance.models import RACE_FACTOR, Exchange, Expectation, Observations, Overlap, Request, Response
-from conformance.run.nodes import Node
+from conformance.run.nodes import Node, route
 from conformance.run.safety import Planned, Withheld
 from conformance.targets.base import sent_request
 
@@ -78,7 +78,7 @@ def burst_inapplicable(session: Session) -> str:
 def burst(session: Session, request: Request, n: int) -> Exchange:
     """Send n identical reimages of one idle node at once; the exchange of the first accepted one (or the first),
     observing every status and the node's reimage after them. The others are judged like every exchange."""
-    request = session.route(request)
+    request = route(session, request)
     expectation = session.oracle.expect(request)
     if expectation.uncertain or expectation.faults:
         raise Withheld("no node known to be idle or running for simultaneous reimages")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -31,8 +31,8 @@ from conformance.oracle import Oracle
 from conformance.reporting.failures import describe_failure
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RequirementResult, RunResult
-from conformance.rules import ACCEPTING_STATES, REIMAGE_PATH, reimage_target
-from conformance.run import races
+from conformance.rules import ACCEPTING_STATES, reimage_target
+from conformance.run import nodes, races
 from conformance.run.nodes import Node, NodeBook
 from conformance.run.safety import LiveSafety, Planned, Withheld, remedy_for
 from conformance.spec import catalogue
@@ -74,9 +74,10 @@ class _Attempt:
     failure: RequirementFailure | None = None
 
 
-class _AllWithheld(BaseException):  # a signal, not an error: stop generating, nothing can be sent
-    """Every example so far was withheld by live safety: drawing more would only be withheld too (a BaseException,
-    so Hypothesis stops at once instead of treating it as a failure to shrink)."""
+class _AllWithheld(BaseException):  # a signal, not an error: stop generating
+    """Every example so far was withheld by live safety (drawing more would only be withheld too), or enough were
+    accepted and the next would wait for a node: a BaseException, so Hypothesis stops at once instead of treating
+    it as a failure to shrink."""
 
 
 @dataclass
@@ -84,6 +85,7 @@ class _Tally:
     """Why the examples of a property decided nothing, counted while it runs."""
 
     sent: int = 0
+    accepted: int = 0  # of them answered 202
     withheld: list[str] = field(default_factory=list)
     inexpressible: list[str] = field(default_factory=list)  # inputs this target (an SDK) cannot send
     transient: int = 0  # answers that decide nothing (503 ServerBusy, 500 OperationTimedOut, 429)
@@ -112,6 +114,7 @@ class Session:
         self.nodes = NodeBook(self.settings.watch_seconds)
         self.passive = tuple(rid for rid in self.run.requirements if is_passive(rid))
         self.current = ""  # the requirement whose property is running
+        self.may_wait = True  # whether a request may wait for a node still reimaging (see _run_property)
 
     def finish(self) -> None:
         """Wait for every node this run reimaged to read idle again (or its watch time), and report how long each
@@ -144,7 +147,7 @@ class Session:
         """Send one request (through live safety) and pair it with what the oracle expects and what was seen.
         route: a request that could be accepted moves off a node this run is still reimaging (see nodes.py)."""
         if route:
-            request = self.route(request)
+            request = nodes.route(self, request)
         expectation = self.oracle.expect(request)
         planned = Planned(request, expectation, self.node_state)
         self.safety.admit(planned)
@@ -179,25 +182,6 @@ class Session:
         if known and second:
             races.second_reimage(self, node, state, read_at, sent_at)
         return view
-
-    def route(self, request: Request) -> Request:
-        """A reimage request to a node this run is still reimaging moves to a free node of the same pool (the same
-        inventory state first), waiting only when every one is still reimaging: a valid request needs a node that
-        can accept it, and a faulty one would only meet a 409 that hides the fault it is about."""
-        target = reimage_target(request)
-        if target is None or request.method.upper() != "POST":
-            return request
-        pool = self.inventory.pool(target[0])
-        node = pool.node(target[1]) if pool else None
-        if pool is None or node is None or not node.expendable or self.nodes.free((pool.id, node.id)):
-            return request
-        expectation = self.oracle.expect(request)
-        if not expectation.faults and 202 in expectation.statuses and not self.safety.may_reimage_more():
-            return request  # withheld anyway: no need to wait for a node
-        others = sorted((n for n in pool.nodes if n.expendable and n.state in ACCEPTING_STATES and n.id != node.id),
-                        key=lambda n: n.state != node.state)
-        chosen = self.nodes.choose((pool.id, node.id), [(pool.id, n.id) for n in others], self.node_state)
-        return request if chosen is None or chosen[1] == node.id else _with_node(request, chosen[1])
 
     def _inventory_node(self, node: Node) -> InventoryNode | None:
         pool = self.inventory.pool(node[0])
@@ -327,15 +311,24 @@ class Session:
         strategy = checks.requests_for(requirement_id, inventory=self.inventory, api_version=self.settings.api_version)
 
         settings_ = self._examples(requirement_id, result)
+        enough = max(PROFILE_EXAMPLES["quick"], settings_.max_examples // 5)
         examples = checks.examples_for(requirement_id, inventory=self.inventory, api_version=self.settings.api_version)
 
         @hsettings(settings_)
         @hypothesis_seed(self.settings.seed)
         @given(strategy)
         def prop(request: Request) -> None:
+            # once a fifth of its examples (at least the quick profile's count) were accepted, or its requirement was
+            # decided that often, a property stops rather than wait for a node still reimaging: waiting would only
+            # add confidence, at a reimage's pace (a failure is shrunk whatever it waits)
+            # (the embedded emulator's 50 ms reimage is always worth waiting for)
+            self.may_wait = self.settings.embedded or bool(result.failures) or (
+                tally.accepted < enough and result.examples < enough)
             try:
                 exchange = races.burst(self, request, home.simultaneous) if home.simultaneous else \
                     self.exchange(request, observe_node=observe)
+            except nodes.WouldWait:
+                raise _AllWithheld from None
             except Withheld as why:
                 tally.withheld.append(str(why))
                 if not tally.sent and len(tally.withheld) >= settings_.max_examples:
@@ -345,6 +338,7 @@ class Session:
                 tally.inexpressible.append(str(why))
                 reject()
             tally.sent += 1
+            tally.accepted += exchange.response.status == 202
             self.judge_passively(requirement_id, exchange)
             try:
                 decided = checks.evaluate(requirement_id, exchange)
@@ -375,6 +369,8 @@ class Session:
             flaky = True  # the target failed once and not on replay: still a real violation
         except (Unsatisfiable, _AllWithheld):
             pass
+        finally:
+            self.may_wait = True
         if last.exchange is not None and last.failure is not None:
             # the property's own, shrunk, example replaces one met on another requirement's exchange
             result.fail(describe_failure(last.exchange, last.failure, self.settings, flaky=flaky), replace=True)
@@ -401,17 +397,6 @@ def undecided_because(withheld: list[str], transient: int, inventory: Inventory,
     return ("no generated exchange could decide it against this target",
             "a larger --profile, or an inventory holding the inputs it needs (a node in that state, a pool of "
             "that configuration)")
-
-
-def _with_node(request: Request, node_id: str) -> Request:
-    """The same reimage request addressed to another node of the same pool (an explicit path rewritten too)."""
-    if request.path is None:
-        return replace(request, node_id=node_id)
-    match = REIMAGE_PATH.match(request.path)
-    if match is None:
-        return request
-    start, end = match.span("node")
-    return replace(request, node_id=node_id, path=request.path[:start] + quote(node_id, safe="") + request.path[end:])
 
 
 NOT_RUN = "not run"

@@ -308,13 +308,16 @@ def _path_positive(case: Case) -> bool:
 
 def acceptable_targets(session: Session) -> list[tuple[str, str]]:
     """Pools and nodes of the inventory where the oracle expects a plain 202 for a valid request; a node this
-    run reimaged is read again first (Get Node), so that the state it has now counts."""
+    run reimaged is read again first (Get Node; one still reimaging is waited for), so that the state it has now
+    counts."""
     version = session.settings.api_version
     found = []
     for pool in session.inventory.pools:
         for node in pool.nodes:
             request = Request(pool.id, node.id, query=(("api-version", version),))
             if session.oracle.expect(request).uncertain:
+                if not session.nodes.free((pool.id, node.id)):  # still reimaging: wait until it reads idle again
+                    session.nodes.choose((pool.id, node.id), [], session.node_state)
                 session.node_state(pool.id, node.id)
             expectation = session.oracle.expect(request)
             if not expectation.faults and expectation.statuses == {202} and not expectation.uncertain:
