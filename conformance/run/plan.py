@@ -72,8 +72,8 @@ class ReimagePlan:
     why_none: str = ""  # why nothing is planned
 
 
-def accepted_only(api_version: str) -> tuple[str, ...]:
-    """The requirements only an accepted reimage decides (their homes), at this api-version."""
+def accepted_only(api_version: str, *, sdk_target: bool = False) -> tuple[str, ...]:
+    """The requirements only an accepted reimage decides (their homes), at this api-version and target kind."""
     homes = [semantics.accept, semantics.no_body, semantics.pool_id_case, semantics.timeout_valid,
              response.status_is_202, response.request_id_on_202, response.dataserviceid_on_202,
              response.dataserviceid_is_action_url, response.last_modified_is_a_date, response.etag_not_empty,
@@ -81,7 +81,7 @@ def accepted_only(api_version: str) -> tuple[str, ...]:
              semantics.node_state]  # its second-reimage case: a node this run has just put into reimaging
     if version(api_version).vm_pool_allowed:
         homes.append(semantics.pool_config)
-    return tuple(home.id for home in homes)
+    return tuple(home.id for home in homes if home is not sdk.sdk_accept_returns or sdk_target)
 
 
 def factors(settings: Settings, inventory: Inventory, selected: frozenset[str]) -> list[Factor]:
@@ -128,7 +128,8 @@ def _nodes(inventory: Inventory, api_version: str, *, vm: bool) -> list[tuple[st
 
 def make_plan(settings: Settings, inventory: Inventory, selected: frozenset[str]) -> ReimagePlan:
     """The plan for a run that may reimage at most --max-reimages nodes (nothing when none is needed or possible)."""
-    needs = tuple(rid for rid in accepted_only(settings.api_version) if rid in selected)
+    sdk_target = (settings.target or "").startswith("sdk+")
+    needs = tuple(rid for rid in accepted_only(settings.api_version, sdk_target=sdk_target) if rid in selected)
     budget = settings.max_reimages
     plain, vm_nodes = _nodes(inventory, settings.api_version, vm=False), _nodes(inventory, settings.api_version,
                                                                                vm=True)
@@ -165,8 +166,8 @@ def run_plan(session: Session) -> ReimagePlan:
     """Send the planned requests before anything else, and judge each against every requirement of the run."""
     plan = make_plan(session.settings, session.inventory, frozenset(session.run.requirements))
     for i, planned in enumerate(plan.requests, 1):
-        try:
-            exchange = session.exchange(planned.request, observe_node=True, route=False)
+        try:  # routed: with fewer nodes than requests, a node reimaged earlier in the plan is waited for
+            exchange = session.exchange(planned.request, observe_node=True)
         except (Withheld, NotExpressible):
             continue  # the properties meet the same refusal and report it as the reason
         found_by = {"found_by": f"the reimage plan, request {i} of {len(plan.requests)} ({planned.describe()})"}

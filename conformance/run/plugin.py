@@ -164,7 +164,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if settings.dry_run:  # print the reimage plan and run nothing
         from conformance.run.setup import dry_run
 
-        pytest.exit(dry_run(settings), returncode=0)
+        try:
+            text, code = dry_run(settings), 0
+        except (UsageError, HarnessError) as err:
+            text, code = f"batch-conformance: error: {err}", 2
+        pytest.exit(text, returncode=code)
     selected = frozenset(m.args[0] for i in session.items for m in i.iter_markers("conformance_requirement"))
     session.config.stash[RUN_KEY] = new_run(settings, settings.target or "embedded emulator", __version__,
                                             selected)

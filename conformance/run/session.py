@@ -74,7 +74,7 @@ class _Attempt:
     failure: RequirementFailure | None = None
 
 
-class _AllWithheld(BaseException):  # a signal, not an error: stop generating
+class _StopGenerating(BaseException):  # a signal, not an error: stop generating
     """Every example so far was withheld by live safety (drawing more would only be withheld too), or enough were
     accepted and the next would wait for a node: a BaseException, so Hypothesis stops at once instead of treating
     it as a failure to shrink."""
@@ -328,11 +328,11 @@ class Session:
                 exchange = races.burst(self, request, home.simultaneous) if home.simultaneous else \
                     self.exchange(request, observe_node=observe)
             except nodes.WouldWait:
-                raise _AllWithheld from None
+                raise _StopGenerating from None
             except Withheld as why:
                 tally.withheld.append(str(why))
                 if not tally.sent and len(tally.withheld) >= settings_.max_examples:
-                    raise _AllWithheld from None
+                    raise _StopGenerating from None
                 reject()
             except NotExpressible as why:
                 tally.inexpressible.append(str(why))
@@ -367,7 +367,7 @@ class Session:
             pass
         except Flaky:
             flaky = True  # the target failed once and not on replay: still a real violation
-        except (Unsatisfiable, _AllWithheld):
+        except (Unsatisfiable, _StopGenerating):
             pass
         finally:
             self.may_wait = True
