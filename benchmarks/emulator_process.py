@@ -11,11 +11,12 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def emulator_process() -> Iterator[str]:
-    """Start the emulator CLI on an ephemeral port, yield its URL, stop it (SIGINT, then kill)."""
+def emulator_process(*flags: str) -> Iterator[str]:
+    """Start the emulator CLI on an ephemeral port (with these extra flags), yield its URL, stop it (SIGINT, then
+    kill)."""
     binary = Path(sys.executable).parent / "batch-conformance"
     command = [str(binary)] if binary.exists() else [sys.executable, "-m", "conformance.cli"]
-    proc = subprocess.Popen([*command, "emulator", "--port", "0"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*command, "emulator", "--port", "0", *flags], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None

@@ -32,3 +32,15 @@ def test_benchmark_smoke_run_writes_every_figure_and_machine_fact(tmp_path: Path
                                      "ours_over_send_http_client", "ours_over_generate_only"}
     assert result["faults"] and all(row["caught"] and row["first_failure"] for row in result["faults"])
     assert "suite.quick" in done.stdout and "ours_over_schemathesis_api" in done.stdout
+
+
+@pytest.mark.slow  # two runs of the suite as typed against the emulator in its own process: about 10 s
+def test_reimage_time_benchmark_smoke_run_writes_each_run_and_the_bounds(tmp_path: Path) -> None:
+    output = tmp_path / "reimage.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reimage_time.py"), "--smoke", "--output",
+                           str(output)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(output.read_text())
+    assert [run["reimage_seconds"] for run in result["runs"]] == [0.0, 0.3]
+    assert all(run["reimages"] > 0 and run["wall_s"] > 0 for run in result["runs"])
+    assert {"ratio_0.3_over_0", "ratio_within_2x"} <= set(result["bounds"]) and "foreign_cpu_share" in result["machine"]
