@@ -339,3 +339,12 @@ def test_independent_slow_reimage_property_stops_instead_of_waiting_once_decided
     accepted = [status for _, _, status in wire].count(202)
     assert _statuses(run) == {"SEM-ACCEPT": "pass"} and run.requirements["SEM-ACCEPT"]["examples"] >= 12
     assert 12 <= accepted < 30  # the standard profile's 60 would each have waited for one of 3 nodes
+
+
+def test_independent_max_reimages_1_plan_decides_the_layers_response_header_rule(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps(inventory(Correct.nodes, Correct.pool)))
+    with serving(Correct) as url:
+        run = run_suite(tmp_path / "reports", "--target", url, "--inventory", str(path), "--allow-destructive",
+                        "--max-reimages", "1", "--only", "SPEC-RESPONSE-HEADERS", schemathesis=True)
+    assert _statuses(run) == {"SPEC-RESPONSE-HEADERS": "pass"} and run.code == 0

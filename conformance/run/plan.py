@@ -24,7 +24,7 @@ from conformance import checks
 from conformance.checks import effects, response, sdk, semantics
 from conformance.config import Settings
 from conformance.inventory import Inventory
-from conformance.models import Request, RequirementFailure
+from conformance.models import Exchange, Request, RequirementFailure
 from conformance.reporting.failures import describe_failure
 from conformance.rules import ACCEPTING_STATES
 from conformance.run.safety import Withheld
@@ -110,6 +110,8 @@ def factors(settings: Settings, inventory: Inventory, selected: frozenset[str]) 
     if data.vm_pool_allowed and _nodes(inventory, settings.api_version, vm=True):
         out.append(Factor("a node of a virtualMachineConfiguration pool", semantics.pool_config.id, lambda r: r,
                           vm=True))
+    if settings.schemathesis and _layer_ids()[0] in selected:  # an echoed header is an optional declared one
+        selected |= {response.client_request_id_echoed.id}
     return [f for f in out if f.decides in selected or semantics.accept.id in selected]
 
 
@@ -129,7 +131,9 @@ def _nodes(inventory: Inventory, api_version: str, *, vm: bool) -> list[tuple[st
 def make_plan(settings: Settings, inventory: Inventory, selected: frozenset[str]) -> ReimagePlan:
     """The plan for a run that may reimage at most --max-reimages nodes (nothing when none is needed or possible)."""
     sdk_target = (settings.target or "").startswith("sdk+")
-    needs = tuple(rid for rid in accepted_only(settings.api_version, sdk_target=sdk_target) if rid in selected)
+    layer = _layer_ids() if settings.schemathesis else ()
+    needs = tuple(rid for rid in (*accepted_only(settings.api_version, sdk_target=sdk_target), *layer)
+                  if rid in selected)
     budget = settings.max_reimages
     plain, vm_nodes = _nodes(inventory, settings.api_version, vm=False), _nodes(inventory, settings.api_version,
                                                                                vm=True)
@@ -182,7 +186,33 @@ def run_plan(session: Session) -> ReimagePlan:
                 continue
             if decided:
                 result.met()
+        _judge_by_the_layer(session, exchange, found_by)
     return plan
+
+
+def _judge_by_the_layer(session: Session, exchange: Exchange, found_by: dict[str, str]) -> None:
+    """The spec-driven layer's own rules on a planned exchange: with a finite budget the layer gets no reimage of
+    its own, and its response-header rule is decided only on an accepted one."""
+    if not session.settings.schemathesis or not any(rid in session.run.requirements for rid in _layer_ids()):
+        return
+    from conformance.run import spec_driven  # lazily: it loads Schemathesis
+
+    for finding in spec_driven.own_verdicts(exchange, spec_driven.operation(session.settings.api_version)):
+        result = session.run.requirements.get(finding.requirement)
+        if result is None:
+            continue
+        if finding.failure is None:
+            result.met()
+        else:
+            result.broke()
+            result.fail(describe_failure(exchange, finding.failure, session.settings) | found_by)
+
+
+def _layer_ids() -> tuple[str, ...]:
+    """The spec-driven layer's own requirements only an accepted reimage decides (named by the layer)."""
+    from conformance.run import spec_driven  # lazily: it loads Schemathesis
+
+    return spec_driven.RESPONSE_HEADERS, spec_driven.CONTENT_TYPE
 
 
 def describe(plan: ReimagePlan, settings: Settings, *, exempt: bool) -> str:

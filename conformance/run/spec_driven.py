@@ -262,6 +262,15 @@ def judge(case: Case, ex: Exchange, op: APIOperation, *, negative: bool | None) 
             *data_verdicts(case, ex, response, negative=negative)]
 
 
+def own_verdicts(ex: Exchange, op: APIOperation) -> list[Finding]:
+    """The layer's own rules (SPEC-*) that need no Schemathesis case, for an exchange the run made itself (the
+    reimage plan's accepted requests, which a finite --max-reimages leaves the layer no budget to repeat)."""
+    found = [status_verdict(ex), *header_verdicts(ex, op)]
+    if 200 <= ex.response.status < 300 and not ex.response.body:
+        found.append(Finding(CONTENT_TYPE, "content_type_conformance"))  # a bodiless 2xx needs no media type
+    return [f for f in found if f.requirement in SPEC_IDS]
+
+
 # --- running the layer ------------------------------------------------------------------------------------
 @dataclass
 class Tally:
@@ -415,6 +424,6 @@ def merge(run: RunResult, layer: LayerResult, settings: Settings) -> None:
             result.settle(result.reason)
     withheld = sorted(set(layer.withheld))[0] if layer.withheld else ""
     why = f"; withheld: {withheld}" if withheld else ""
-    for rid in own:
-        run.requirements[rid].undecided(f"no Schemathesis-generated exchange could decide it{why}",
-                                        remedy=remedy_for(withheld) or "a larger --profile")
+    for rid in own:  # settled: the reimage plan's exchanges may have decided them without the layer
+        run.requirements[rid].settle(f"no Schemathesis-generated exchange could decide it{why}",
+                                     remedy=remedy_for(withheld) or "a larger --profile")
