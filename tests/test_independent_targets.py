@@ -295,7 +295,7 @@ def test_independent_no_get_node_without_disposable_accept_undecided_naming_it(t
 
 
 def test_independent_accepts_reimage_of_reimaging_node_fails_node_state(tmp_path: Path) -> None:
-    run = _run(tmp_path, _reimaging_for(0.6, refuses_reimaging=False), "--disposable", "--only", "SEM-NODE-STATE")
+    run = _run(tmp_path, _reimaging_for(1.0, refuses_reimaging=False), "--disposable", "--only", "SEM-NODE-STATE")
     result = run.requirements["SEM-NODE-STATE"]
     assert result["status"] == "fail" and run.code == 1
     assert result["first_failure"]["response"]["status"] == 202 and "read the node reimaging" in \
