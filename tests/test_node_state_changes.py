@@ -164,3 +164,24 @@ def test_embedded_run_concurrent_reimage_and_second_reimages_decided(tmp_path: P
     statuses = {rid: r["status"] for rid, r in run.requirements.items()}
     assert statuses == {"SEM-CONCURRENT-REIMAGE": "pass", "SEM-NODE-STATE": "pass"} and run.code == 0
     assert any(entry["second_reimages"] for entry in run.results["reimages"].values())
+
+
+def _stale(read_now: str) -> tuple[LiveSafety, Planned]:
+    oracle = Oracle(default_inventory(), V, auth_enforced=False)
+    oracle.note_state("pool-cs", "idle-1", "rebooting")  # read earlier in the run
+    request = Request("pool-cs", "idle-1", query=Q)
+    return _safety(), Planned(request, oracle.expect(request), lambda pool, node: read_now)
+
+
+def test_live_safety_node_read_refusing_earlier_now_idle_spends_budget() -> None:
+    safety, planned = _stale("idle")
+    assert 202 not in planned.expectation.statuses  # the stale read says it would be refused
+    safety.admit(planned)
+    assert safety.spent == 1
+
+
+def test_live_safety_node_read_refusing_earlier_still_refusing_withheld() -> None:
+    safety, planned = _stale("rebooting")
+    with pytest.raises(Withheld, match="rebooting"):
+        safety.admit(planned)
+    assert safety.spent == 0

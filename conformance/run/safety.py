@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from conformance.checks.semantics import node_state
 from conformance.config import Settings
 from conformance.inventory import Inventory
 from conformance.models import Expectation, NodeWatch, Request, Response
@@ -100,9 +101,20 @@ class LiveSafety:
         """Whether a request with this expectation could really reimage a node of this target."""
         return not self.exempt and 202 in expectation.statuses
 
+    def _refused_only_by_a_read(self, planned: Planned) -> bool:
+        """Whether the only thing keeping the request from being accepted is a refusing state read during the run on
+        an expendable node the inventory lists as idle or running: that read may be stale by now."""
+        faults = planned.expectation.faults
+        if self.exempt or not faults or any(f.requirement != node_state.id for f in faults):
+            return False
+        target = reimage_target(planned.request)
+        pool = self.inventory.pool(target[0]) if target else None
+        node = pool.node(target[1]) if pool and target else None
+        return node is not None and node.expendable and node.state in ACCEPTING_STATES
+
     def admit(self, *sends: Planned) -> None:
         """Let the requests go (all of them), or raise Withheld saying why none may; spends the budget."""
-        risky = [s for s in sends if self.could_reimage(s.expectation)]
+        risky = [s for s in sends if self.could_reimage(s.expectation) or self._refused_only_by_a_read(s)]
         if not risky:
             return
         if not self.allow_destructive:
