@@ -96,6 +96,11 @@ def main(args: argparse.Namespace) -> int:
     settings = run_settings(args)
     if settings.inventory:
         load_inventory(settings.inventory)  # a malformed inventory is a usage error before anything runs
+    if settings.dry_run:
+        from conformance.run.setup import dry_run
+
+        print(dry_run(settings))
+        return EXIT_PASS
     if settings.target:
         prepare_sdk(settings.target)  # an SDK release that cannot be installed: one line, before pytest starts
     report_dir = Path(settings.report_dir)
