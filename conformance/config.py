@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformance.models import UsageError
 from conformance.spec import catalogue, default_sdk, default_version, sdk, versions
@@ -16,6 +17,8 @@ PROFILES = ("quick", "standard", "thorough")
 ENV_PREFIX = "BATCH_CONFORMANCE_"
 KEY_ENV = ENV_PREFIX + "ACCOUNT_KEY"  # the shared key: only ever read from the environment
 TOKEN_ENV = ENV_PREFIX + "BEARER_TOKEN"
+# The Azure Batch service's own hosts (public cloud, Azure China, Azure Government): never a throwaway target.
+SERVICE_DOMAINS = ("batch.azure.com", "batch.chinacloudapi.cn", "batch.usgovcloudapi.net")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Settings:
     allow_destructive: bool = False
     max_reimages: int = 1
     parallel_target: bool = False  # several workers may send to the --target URL at once (--workers, pytest -n)
+    disposable: bool = False  # the --target is the user's own throwaway emulator: reimage any node, no budget
+    dry_run: bool = False  # print the reimage plan and send nothing that could reimage
     rate: float | None = None
     request_timeout: float = 30.0  # seconds for each request: connect plus the whole response
     max_duration: float | None = None  # seconds for the whole run; then it stops sending and writes its reports
@@ -174,6 +179,8 @@ def validate(settings: Settings) -> Settings:
     if unknown:
         raise UsageError(f"--only {', '.join(unknown)}: not a requirement ID of the catalogue "
                          "(see README or spec/requirements.json)")
+    if settings.disposable:
+        _check_disposable(settings.target)
     if settings.emulator_fault and not settings.embedded:
         raise UsageError("--emulator-fault applies only to the embedded emulator (drop --target)")
     if settings.auth not in ("none", "sharedkey", "entra", "bearer"):
@@ -186,3 +193,16 @@ def validate(settings: Settings) -> Settings:
     if settings.strict_expectations and not settings.expectations:
         raise UsageError("--strict-expectations needs --expectations FILE")
     return settings
+
+
+def _check_disposable(target: str | None) -> None:
+    """--disposable only for a URL target, and never for the Batch service itself."""
+    if target is None:
+        raise UsageError("--disposable declares a --target URL to be your own throwaway emulator; the embedded "
+                         "emulator needs no such flag")
+    host = (urlsplit(target.removeprefix("sdk+")).hostname or "").lower().rstrip(".")
+    service = next((d for d in SERVICE_DOMAINS if host == d or host.endswith("." + d)), None)
+    if service is not None:
+        raise UsageError(f"--disposable is refused for {host}: hosts under {service} are the Azure Batch service, "
+                         "whose nodes are never throwaway (use --allow-destructive with --max-reimages and nodes "
+                         "marked expendable)")

@@ -4,7 +4,8 @@ Random generation covers an input class only with some probability; with a small
 profile) a class could go untested and a fault that shows only there would pass. A requirement's home
 (checks/) lists its classes as Examples: variants of a valid request, or the inventory's nodes in a
 refusing state or in a virtualMachineConfiguration pool. They go through the same oracle, checks and
-live-safety gate as generated examples.
+live-safety gate as generated examples. The refusing-state kind also holds one valid node: the node this run
+has just put into reimaging is a refusing state too (the engine sends it a second reimage after the 202).
 """
 
 from __future__ import annotations
@@ -127,7 +128,9 @@ def explicit_examples(examples: Examples, *, inventory: Inventory, api_version: 
     here = Situation(data, inventory)
     query_ = (("api-version", api_version),)
     if examples.targets == "refusing-state":
-        return [Request(p, n, query=query_) for p, n in _state_targets(inventory)]
+        # and one valid node, which this run then reimages: the engine sends it a second reimage while it reimages
+        reimaged = _valid_targets(inventory, data)[:1]
+        return [Request(p, n, query=query_) for p, n in (*_state_targets(inventory), *reimaged)]
     if examples.targets == "vm-pool":
         return [Request(p, n, query=query_) for p, n in _vm_targets(inventory)]
     targets = _valid_targets(inventory, data)

@@ -70,6 +70,11 @@ class Inventory:
     def _by_id(self) -> dict[str, Pool]:
         return {p.id.lower(): p for p in reversed(self.pools)}  # reversed: the first of equal IDs wins, as before
 
+    def throwaway(self) -> Inventory:
+        """The same pools with every node expendable (a target the user declared --disposable)."""
+        return Inventory(tuple(Pool(p.id, p.configuration, tuple(Node(n.id, n.state, True, n.tasks) for n in p.nodes))
+                               for p in self.pools))
+
     def to_json(self) -> dict[str, Any]:
         """The inventory in its file format."""
         return {"pools": [

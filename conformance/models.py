@@ -220,6 +220,34 @@ class NodeWatch:
     waited: float
 
 
+# A second acceptance is a race only when the node was seen still reimaging for this many times the span in which
+# its first reimage could have ended: a target whose reimages vary less than tenfold cannot explain it otherwise.
+RACE_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Reimages of one node sent while this run's own reimage of it was (or may have been) under way, and the
+    timing that shows whether the node was still reimaging when they were answered.
+
+    window: seconds from sending the reimage that started it all to the last answer: a first reimage shorter than
+    that may have ended before a later request was handled, so a second 202 alone proves nothing.
+    reimaging_after: seconds after the last answer at which Get Node still read `reimaging` (None: not read, or
+    the node read idle first); a race is shown when it is at least RACE_FACTOR times the window.
+    read_state: the state Get Node read just before (a second reimage), None where the target serves no Get Node.
+    """
+
+    statuses: tuple[int, ...]
+    window: float
+    reimaging_after: float | None = None
+    read_state: str | None = None
+
+    @property
+    def race_shown(self) -> bool:
+        """Whether the node was still reimaging long enough after the answers that a second 202 was a race."""
+        return self.reimaging_after is not None and self.reimaging_after >= RACE_FACTOR * self.window
+
+
 @dataclass(frozen=True)
 class Observations:
     """What the run knew or saw around one exchange, besides the exchange itself."""
@@ -228,6 +256,8 @@ class Observations:
     node_before: NodeView | None = None  # read just before a request that could be accepted
     node_after: NodeView | None = None  # read just after a 202
     watch: NodeWatch | None = None  # live safety's watch after a 202 on a real node
+    second: Overlap | None = None  # a second reimage sent right after this run's 202 on the node
+    burst: Overlap | None = None  # identical reimages of one idle node sent at once (this exchange is one of them)
     location: str | None = None  # recorded traffic: the file and entry it came from
 
 

@@ -167,6 +167,7 @@ NON_OBJECTS = (b"[]", b'"requeue"', b"42", b"true", b'[{"nodeReimageOption": "re
 
 BODY_KINDS: dict[str, Callable[[], SearchStrategy[bytes | None]]] = {
     "empty": lambda: st.sampled_from((None, b"", b"{}")),
+    "absent": lambda: st.just(None),
     "option": lambda: reimage_options(valid=True).map(lambda o: _json({OPTION_KEY: o})),
     "null-option": lambda: st.just(_json({OPTION_KEY: None})),
     "bad-option": lambda: st.sampled_from(NON_STRING_OPTIONS).map(lambda o: _json({OPTION_KEY: o})),
@@ -294,8 +295,8 @@ class Plan:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-CLEAN_KINDS = {"target": {"accept", "case", "vm", "running"}, "body": {"empty", "option"},
-               "timeout": {"absent", "valid", "above"}, "version": {"ok"}, "headers": {"ok", "echo"}}
+CLEAN_KINDS = {"target": {"accept", "case", "vm", "running"}, "body": {"empty", "absent", "option"},
+               "timeout": {"absent", "valid", "above"}, "version": {"ok"}, "headers": {"ok", "echo", "none"}}
 FAULTY_PART: dict[str, Any] = {"target": ("pool-unknown", "node-unknown", "state"), "body": BAD_BODIES,
                "timeout": ("not-integer", "beyond-int32"), "version": "bad", "headers": "bad"}
 
@@ -352,8 +353,8 @@ def _requests(plan: Plan, inventory: Inventory, api_version: str) -> SearchStrat
     body_s = _kinds(BODY_KINDS, plan.body)
     version_s = _version_kinds(api_version, plan.version)
     timeout_s = _kinds(_timeout_kinds(api_version), plan.timeout)
-    headers_s = echo_headers() if plan.headers == "echo" else headers(api_version=api_version,
-                                                                      valid=plan.headers == "ok")
+    headers_s = echo_headers() if plan.headers == "echo" else st.just(()) if plan.headers == "none" else \
+        headers(api_version=api_version, valid=plan.headers == "ok")
     methods_s = other_methods()
 
     @st.composite
@@ -362,8 +363,9 @@ def _requests(plan: Plan, inventory: Inventory, api_version: str) -> SearchStrat
         body = draw(body_s)
         query = draw(version_s) + draw(timeout_s)
         hdrs = draw(headers_s)
-        # Bodies travel with the documented Content-Type; an empty body may or may not carry it (SDKs differ).
-        if body or draw(st.booleans()):
+        # Bodies travel with the documented Content-Type; an empty body may or may not carry it (SDKs differ);
+        # "absent" is no body and no Content-Type at all.
+        if body or (plan.body != ("absent",) and draw(st.booleans())):
             hdrs += (("Content-Type", CONTENT_TYPE),)
         if plan.auth:
             hdrs += ((AUTH_DIRECTIVE_HEADER, plan.auth),)

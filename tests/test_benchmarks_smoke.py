@@ -48,3 +48,15 @@ def test_discovery_benchmark_smoke_run_writes_rows_per_size(tmp_path: Path) -> N
     assert all(r["pages"] >= 11 and r["run_s"]["median"] > 0 and r["run_peak_rss_mib"]["median"] > 0
                for r in result["rows"])
     assert set(result["per_extra_node"]) == {"discovery_s", "run_s", "discovery_peak_mib", "run_peak_rss_mib"}
+
+
+@pytest.mark.slow  # two runs of the suite as typed against the emulator in its own process: about 10 s
+def test_reimage_time_benchmark_smoke_run_writes_each_run_and_the_bounds(tmp_path: Path) -> None:
+    output = tmp_path / "reimage.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reimage_time.py"), "--smoke", "--output",
+                           str(output)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(output.read_text())
+    assert [run["reimage_seconds"] for run in result["runs"]] == [0.0, 0.3]
+    assert all(run["reimages"] > 0 and run["wall_s"] > 0 for run in result["runs"])
+    assert {"ratio_0.3_over_0", "ratio_within_2x"} <= set(result["bounds"]) and "foreign_cpu_share" in result["machine"]

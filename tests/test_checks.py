@@ -10,7 +10,16 @@ import pytest
 
 from conformance.checks import CHECKS, evaluate
 from conformance.inventory import Inventory, Node, Pool, default_inventory
-from conformance.models import Exchange, NodeView, Observations, Request, RequirementFailure, Response, TaskView
+from conformance.models import (
+    Exchange,
+    NodeView,
+    Observations,
+    Overlap,
+    Request,
+    RequirementFailure,
+    Response,
+    TaskView,
+)
 from conformance.oracle import Oracle
 from conformance.rules import AUTH_BAD_SIGNATURE, AUTH_DIRECTIVE_HEADER, AUTH_OMIT
 from conformance.spec import catalogue, limits
@@ -98,10 +107,10 @@ def after_first(first: Response, response: Response) -> Exchange:
 
 
 def ex(request: Request, response: Response, *, auth: bool | None = False, version: str = V,
-       before: NodeView | None = None, after: NodeView | None = None) -> Exchange:
+       before: NodeView | None = None, after: NodeView | None = None, burst: Overlap | None = None) -> Exchange:
     """An exchange judged by a fresh oracle over the default inventory."""
     expectation = Oracle(default_inventory(), version, auth_enforced=auth).expect(request)
-    observed = Observations(auth_enforced=auth, node_before=before, node_after=after)
+    observed = Observations(auth_enforced=auth, node_before=before, node_after=after, burst=burst)
     return Exchange(request, response, expectation, version, "", observed)
 
 
@@ -148,6 +157,8 @@ CASES: dict[str, Pair] = {
     "SEM-POOL-CONFIG": (lambda: ex(req("pool-vm", "vm-idle-1"), ok202()), vm_409),
     "SEM-NODE-STATE": (lambda: ex(req(node="node-rebooting"), ok202()),
                        lambda: ex(req(node="node-rebooting"), err(409, "NodeBeingRebooted"))),
+    "SEM-CONCURRENT-REIMAGE": (lambda: ex(req(), ok202(), burst=Overlap((202, 202, 409), 0.01, 0.5)),
+                               lambda: ex(req(), ok202(), burst=Overlap((202, 409, 409), 0.01))),
     "SEM-CONSISTENT": (lambda: after_first(ok202(), err(400, "InvalidPropertyValue")),
                        lambda: after_first(ok202(), ok202())),
     "SEM-BAD-OPTION": (lambda: ex(req(body=b'{"nodeReimageOption": "reboot"}'), ok202()),

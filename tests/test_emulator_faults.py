@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -95,6 +96,7 @@ PROBES: dict[str, Probe] = {
                                                  json={"nodeReimageOption": None}).status_code for n in (2, 3)}
                                           == {202, 400},
     "get-reimage-accepted": lambda e, v: requests.get(f"{e.url}{IDLE}?api-version={v}").status_code == 202,
+    "concurrent-reimage-race": lambda e, v: _simultaneous(e, v).count(202) > 1,
     "no-state-change": lambda e, v: _post(e, v).status_code == 202 and e.node_state("pool-cs", "idle-1")
     == "idle",
     "option-ignored": _task_running_after_terminate,
@@ -106,8 +108,16 @@ PROBES: dict[str, Probe] = {
 }
 
 
+def _simultaneous(emu: EmbeddedEmulator, version: str) -> list[int]:
+    """The statuses of four reimages of one idle node sent at once."""
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda _: _post(emu, version).status_code, range(4)))
+
+
 def _emulator_options(fault: FaultSpec) -> dict[str, Any]:
     options: dict[str, Any] = {}
+    if fault.reimage_seconds:  # the emulator without the fault reimages as slowly, so only the race differs
+        options["reimage_seconds"] = fault.reimage_seconds
     if fault.needs_auth:
         options["auth"] = AuthConfig(ACCOUNT, KEY)
     if fault.name == "no-state-change":

@@ -80,6 +80,8 @@ def test_fault_at_a_url_caught_the_way_a_vendor_runs_it(fault: FaultSpec, tmp_pa
         monkeypatch.setenv("BATCH_CONFORMANCE_ACCOUNT_KEY", ACCOUNT_KEY)
         args += ["--auth", "sharedkey", "--account-name", "faultacct"]
         auth = AuthConfig("faultacct", ACCOUNT_KEY, frozenset())
+    if "SEM-CONCURRENT-REIMAGE" in fault.breaks:  # simultaneous reimages run only against a --disposable target
+        args.append("--disposable")
     for rid in fault.breaks:
         args += ["--only", rid]
     with EmbeddedEmulator(fault=fault.name, auth=auth) as emulator:

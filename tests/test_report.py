@@ -241,3 +241,12 @@ def test_reproduce_command_keeps_a_non_default_body_cap() -> None:
     command = reproduce_command(Settings(api_version="2023-11-01.18.0", max_body_bytes=65536), "ERR-BODY-SCHEMA")
     assert "--max-body-bytes 65536" in command and "--max-body-bytes" not in reproduce_command(
         Settings(api_version="2023-11-01.18.0"), "ERR-BODY-SCHEMA")
+
+
+def test_summary_html_and_results_json_show_each_reimaged_nodes_measured_durations() -> None:
+    run = _run_result()
+    run.reimages = {"pool-cs/idle-1": {"reimages": 2, "seconds": [[0.3, 0.35], [0.29, None]],
+                                       "still_reimaging": True, "second_reimages": 1}}
+    html = summary_html(run)
+    assert 'id="bc-reimages"' in html and "0.3-0.35 s" in html and "over 0.29 s" in html
+    assert run.to_json()["reimages"]["pool-cs/idle-1"]["reimages"] == 2

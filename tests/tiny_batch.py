@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -41,6 +42,10 @@ class TinyBatch(BaseHTTPRequestHandler):
         """Pool IDs are case-insensitive."""
         return pool_id.lower() == self.pool.lower()
 
+    def state(self, node_id: str) -> str:
+        """The node's state now (Get Node reads it, reimage checks it)."""
+        return self.nodes[node_id]
+
     def reimage(self, pool_id: str, node_id: str, query: dict[str, str], body: bytes) -> tuple[int, str]:
         """(status, error code) for a reimage; 202 with no code when accepted."""
         if "api-version" not in query:
@@ -57,8 +62,8 @@ class TinyBatch(BaseHTTPRequestHandler):
             return 404, "PoolNotFound"
         if node_id not in self.nodes:
             return 404, "NodeNotFound"
-        if self.nodes[node_id] not in ("idle", "running"):
-            return 409, "NodeBeingRebooted"
+        if self.state(node_id) not in ("idle", "running"):
+            return 409, "NodeBeingReimaged" if self.state(node_id) == "reimaging" else "NodeBeingRebooted"
         return 202, ""
 
     # --- plumbing ---------------------------------------------------------------------------------------
@@ -66,7 +71,7 @@ class TinyBatch(BaseHTTPRequestHandler):
         crid, ret = self.headers.get("client-request-id"), self.headers.get("return-client-request-id")
         date = self.headers.get("ocp-date")
         return ((crid is None or (len(crid) == 36 and set(crid) <= GUID_CHARS)) and ret in (None, "true", "false")
-                and (date is None or (date.endswith(" GMT") and len(date) == 29)))
+                and (date is None or _http_date(date)))
 
     def _body_ok(self, body: bytes) -> bool:
         if len(body) > 1024 * 1024:
@@ -114,7 +119,7 @@ class TinyBatch(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = [unquote(p) for p in urlsplit(self.path).path.split("/")]
         if len(parts) == 5 and parts[1] == "pools" and self.find_pool(parts[2]) and parts[4] in self.nodes:
-            self._answer(200, doc={"id": parts[4], "state": self.nodes[parts[4]]})
+            self._answer(200, doc={"id": parts[4], "state": self.state(parts[4])})
         elif len(parts) >= 5 and parts[3:4] == ["nodes"] and parts[-1] == "reimage":
             self._answer(405, "UnsupportedHttpVerb")
         else:
@@ -125,6 +130,14 @@ class TinyBatch(BaseHTTPRequestHandler):
         self._answer(405, "UnsupportedHttpVerb")
 
     do_PUT = do_PATCH = do_DELETE = _not_allowed  # noqa: N815
+
+
+def _http_date(value: str) -> bool:
+    try:
+        datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT")
+    except ValueError:
+        return False
+    return True
 
 
 def _int32(value: str) -> bool:

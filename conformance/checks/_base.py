@@ -38,6 +38,8 @@ class Check:
     observes: Literal["", "node", "tasks"] = ""
     generic: bool = False  # a rule every Batch operation follows (recorded traffic of other operations)
     everywhere: bool = False  # judged on every exchange a run sends, whatever property made it
+    # sent as this many identical requests at once (a burst at one node); only where the run may reimage freely
+    simultaneous: int = 0
 
     def __call__(self, exchange: Exchange) -> None:
         self.fn(exchange)
@@ -47,11 +49,12 @@ CHECKS: Registry[Check] = Registry("check")
 
 
 def check(requirement: str, *, offline: bool, focus: Focus = ANY_REQUESTS, examples: Examples = NO_EXAMPLES,
-          observes: Literal["", "node", "tasks"] = "", generic: bool = False,
-          everywhere: bool = False) -> Callable[[CheckFn], Check]:
+          observes: Literal["", "node", "tasks"] = "", generic: bool = False, everywhere: bool = False,
+          simultaneous: int = 0) -> Callable[[CheckFn], Check]:
     """Register a check function as the home of its requirement; the decorated name is the home."""
     def wrap(fn: CheckFn) -> Check:
-        return CHECKS.add(requirement, Check(requirement, fn, offline, focus, examples, observes, generic, everywhere))
+        return CHECKS.add(requirement, Check(requirement, fn, offline, focus, examples, observes, generic, everywhere,
+                                             simultaneous))
     return wrap
 
 

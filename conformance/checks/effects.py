@@ -1,10 +1,13 @@
-"""Observed effects of an accepted reimage (SEM-STATE-AFTER, SEM-OPTION-EFFECT): the node read around a 202."""
+"""Observed effects of an accepted reimage (SEM-STATE-AFTER, SEM-OPTION-EFFECT, SEM-CONCURRENT-REIMAGE): the node
+read around a 202, and simultaneous reimages of one node."""
 
 from __future__ import annotations
 
 import json
 
-from conformance.checks._base import check, fail, is_reimage, not_applicable
+from conformance.checks._base import check, fail, is_reimage, is_transient, not_applicable
+from conformance.checks.semantics import race_timing
+from conformance.examples import Examples, same
 from conformance.models import Exchange, NodeView
 from conformance.rules import OPTION_KEY
 from conformance.strategies import VALID_REQUESTS, focused
@@ -33,7 +36,7 @@ def _state(view: NodeView | None) -> str | None:
     return view.state if view is not None else None
 
 
-@check("SEM-STATE-AFTER", offline=False, focus=VALID_REQUESTS, observes="node")
+@check("SEM-STATE-AFTER", offline=False, focus=VALID_REQUESTS, observes="node", everywhere=True)
 def state_after(ex: Exchange) -> None:
     """After a 202 the node reads reimaging (or, once done, idle)."""
     _accepted(ex)
@@ -100,3 +103,29 @@ def option_effect(ex: Exchange) -> None:
             option, "allowed to finish (not requeued)")
         raise fail("SEM-OPTION-EFFECT", ex, f"with {option}, running tasks are now {wrong}",
                    expected=f"running tasks {meaning}", why="the option enum's descriptions (swagger)")
+
+
+@check("SEM-CONCURRENT-REIMAGE", offline=False, simultaneous=3, examples=Examples((same,)),
+       focus=focused(target=("accept",), body=("absent",), timeout=("absent",), headers="none", extra_fault=False))
+def concurrent_reimage(ex: Exchange) -> None:
+    """Simultaneous reimages of one idle node: exactly one 202, the others 409."""
+    burst = ex.observed.burst
+    if burst is None:
+        raise not_applicable("not one of simultaneous reimages")
+    if ex.expectation.uncertain or 202 not in ex.expectation.statuses or ex.expectation.faults:
+        raise not_applicable("the node was not known to be idle or running, or the request could not be accepted")
+    statuses = burst.statuses
+    if is_transient(ex.response) or any(s >= 500 or s == 429 for s in statuses):
+        raise not_applicable("a transient or server error answer among them (the no-5xx rule decides those)")
+    accepted = statuses.count(202)
+    if accepted == 1 and statuses.count(409) == len(statuses) - 1:
+        return
+    if accepted > 1 and set(statuses) <= {202, 409} and not burst.race_shown:
+        raise not_applicable(f"{accepted} of {len(statuses)} accepted, but the node's reimage may have ended "
+                             f"before the later ones were handled ({race_timing(burst)})")
+    shown = f"; {race_timing(burst)}" if accepted > 1 else ""
+    raise fail("SEM-CONCURRENT-REIMAGE", ex,
+               f"{len(statuses)} simultaneous reimages of one idle node answered {', '.join(map(str, statuses))}"
+               f"{shown}", expected=f"exactly one 202 and 409 for the other {len(statuses) - 1}",
+               why="a node the target has just accepted for reimage is no longer idle or running, so only one of "
+                   "simultaneous reimages can be accepted")

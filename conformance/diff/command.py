@@ -310,7 +310,9 @@ def open_pair(plan: Plan) -> Iterator[_Pair]:
         if recorder is not None:
             stack.callback(recorder.write)
         if plan.embedded:
-            first = second = stack.enter_context(open_embedded(settings, inventory or default_inventory()))
+            # an instant reimage: the diff compares answers, and reads a node back once (no settling)
+            first = second = stack.enter_context(open_embedded(settings, inventory or default_inventory(),
+                                                               reimage_seconds=0.0))
         else:
             assert plan.target_from is not None and plan.target_to is not None
             first = stack.enter_context(open_target(replace(settings, api_version=plan.v1.id), plan.target_from))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # route name -> allowed methods
 ROUTES = {"pools": ("GET",), "pool": ("GET",), "nodes": ("GET",), "node": ("GET",), "reimage": ("POST",)}
+# the racy-reimage fault: how long a reimage pauses between reading the node's state and marking it reimaging
+RACE_PAUSE_SECONDS = 0.02
 _SHAPES = {("pools",): "pools", ("pools", None): "pool", ("pools", None, "nodes"): "nodes",
            ("pools", None, "nodes", None): "node", ("pools", None, "nodes", None, "reimage"): "reimage"}
 
@@ -39,6 +42,8 @@ class Incoming:
     body: bytes
     too_large: bool
     base_url: str
+    # the racy-reimage fault: the node's state as read when the request arrived, used instead of its state now
+    stale_state: str | None = None
 
     @classmethod
     def from_scope(cls, scope: Scope, body: bytes, too_large: bool) -> Incoming:
@@ -89,7 +94,12 @@ class ReimageApp:
         if scope["type"] != "http":
             return
         body, too_large = await self._read_body(receive)
-        reply = self.handle(Incoming.from_scope(scope, body, too_large))
+        req = Incoming.from_scope(scope, body, too_large)
+        if "racy-reimage" in self.flags and req.method == "POST":
+            # the deviation: read the state, let other requests in, decide on what was read (no lock held)
+            req.stale_state = self._state_now(req)
+            await asyncio.sleep(RACE_PAUSE_SECONDS)
+        reply = self.handle(req)
         status, headers, payload = serialise(reply)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
@@ -109,6 +119,15 @@ class ReimageApp:
             if not message.get("more_body"):
                 break
         return b"".join(chunks), too_large
+
+    def _state_now(self, req: Incoming) -> str | None:
+        found = req.route()
+        if found is None or found[0] != "reimage":
+            return None
+        try:
+            return self.state.node_state(*found[1])
+        except KeyError:
+            return None
 
     def handle(self, req: Incoming) -> Reply:
         """Answer one request; the fault (if any) alters the reply last."""

@@ -43,6 +43,9 @@ class FaultSpec:
     when: VersionRule | None = None  # the api-versions on which the deviation is observable
     needs_auth: bool = False  # observable only when the emulator enforces authentication
     through: str | None = None  # observable only through this azure-batch release (sdk@VERSION+URL)
+    # observable only when a reimage lasts at least this long (a race needs the node to stay reimaging for
+    # longer than the simultaneous requests take): the emulator started with the fault reimages this slowly
+    reimage_seconds: float = 0.0
 
     def applies(self, api_version: str) -> bool:
         """Whether the deviation is observable under this api-version."""
@@ -230,6 +233,9 @@ _add("unknown-property-500", "a body with an undefined property answers 500",
      ("SEM-UNKNOWN-PROPERTY", "NO-SERVER-ERROR"), flags=frozenset({"unknown-property-500"}))
 _add("get-reimage-accepted", "GET on the reimage path answers 202", ("SEM-METHOD",),
      lenient=frozenset({"method"}))
+_add("concurrent-reimage-race", "a reimage reads the node's state, pauses, then marks it reimaging (no lock): two "
+     "simultaneous reimages of one idle node both get 202", ("SEM-CONCURRENT-REIMAGE",),
+     flags=frozenset({"racy-reimage"}), reimage_seconds=1.0)
 _add("no-state-change", "a 202 leaves the node in its old state", ("SEM-STATE-AFTER",),
      flags=frozenset({"no-state-change"}))
 _add("option-ignored", "the reimage option does not act on running tasks", ("SEM-OPTION-EFFECT",),

@@ -80,6 +80,8 @@ class EmbeddedEmulator:
         self.fault = resolve_fault(fault)
         self.auth = auth
         self.host, self.port = host, port
+        if self.fault is not None:  # a race shows only when a reimage outlasts the simultaneous requests
+            reimage_seconds = max(reimage_seconds, self.fault.reimage_seconds)
         self.state = EmulatorState(self.inventory, reimage_seconds=reimage_seconds)
         self.app = ReimageApp(self.state, api_versions=self.api_versions, fault=self.fault, auth=auth)
         self._server: _Server | None = None

@@ -146,7 +146,7 @@ class Checker:
 
     def node_state(self, node: NodeState, version: spec.ApiVersion) -> Reply | None:
         """409 with a state-specific code unless the node is idle or running."""
-        state = node.current(self.app.state.clock())
+        state = self.req.stale_state or node.current(self.app.state.clock())
         if state in REIMAGEABLE or "node-state" in self.lenient:
             return None
         code = STATE_CODES.get(state, "OperationInvalidForCurrentState")

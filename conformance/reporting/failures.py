@@ -105,6 +105,8 @@ def reproduce_command(settings: Settings, requirement: str, also: tuple[str, ...
         parts += ["--auth", settings.auth, "--account-name", settings.account_name]
     if settings.allow_destructive:
         parts += ["--allow-destructive", "--max-reimages", str(settings.max_reimages)]
+    if settings.disposable:
+        parts.append("--disposable")
     if settings.rate:
         parts += ["--rate", f"{settings.rate:g}"]
     if settings.request_timeout != Settings.request_timeout:

@@ -304,7 +304,7 @@ def summary_html(run: RunResult) -> str:
 <h3>Counts per level and status</h3>{_status_bar(run)}{_counts(run)}
 {'<h3>Harness errors</h3><ul id="bc-harness-errors">' + errors + '</ul>' if errors else ''}
 <details><summary>Configuration (redacted)</summary><table id="bc-config">{config}</table></details>
-<h3>Requirement matrix</h3>
+{_reimages_html(run)}<h3>Requirement matrix</h3>
 <div id="bc-filters"><label>status <select id="bc-filter-status" onchange="bcFilter()"><option value="">all</option>
 {status_options}</select></label><label>level <select id="bc-filter-level" onchange="bcFilter()">
 <option value="">all</option>{level_options}</select></label>
@@ -316,6 +316,22 @@ showing <span id="bc-shown">{len(run.requirements)}</span> of {len(run.requireme
 broke it; a bare mark: not decided by any example</small></p>{outcomes_svg(run)}
 <h3>Failures</h3><div id="bc-failures">{failures or '<p>None.</p>'}</div>
 {_SCRIPT}</section>"""
+
+
+def _reimages_html(run: RunResult) -> str:
+    """The nodes the run reimaged and how long each reimage took, as measured by reading Get Node back."""
+    if not run.reimages:
+        return ""
+    rows = []
+    for node, entry in run.reimages.items():
+        spans = ", ".join(f"{low:g}-{high:g} s" if high is not None else f"over {low:g} s"
+                          for low, high in entry["seconds"][:5])
+        spans += f", ... ({len(entry['seconds'])} in all)" if len(entry["seconds"]) > 5 else ""
+        rows.append(f"<tr><td>{_e(node)}</td><td>{entry['reimages']}</td><td>{_e(spans)}</td>"
+                    f"<td>{'yes' if entry['still_reimaging'] else 'no'}</td></tr>")
+    return ("<h3>Reimaged nodes</h3><table id=\"bc-reimages\"><tr><th>node</th><th>reimages</th>"
+            "<th>measured duration (at least - at most)</th><th>still reimaging at the end</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def page(title: str, body: str, *, style: str = "") -> str:

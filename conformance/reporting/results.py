@@ -126,6 +126,8 @@ class RunResult:
     servers: list[str] = field(default_factory=list)  # the distinct Server headers the target sent
     record: Record | None = None  # the certification record, once the run finished
     gate: Gate | None = None  # the run judged against an expectations file, when one was given
+    # per node this run reimaged: how many times, each reimage's measured seconds [at least, at most]
+    reimages: dict[str, Any] = field(default_factory=dict)
     stopped: str = ""  # why the run stopped sending before it was through (deadline, breaker, signal), or ""
     requests: int = 0  # requests the run sent (every process of it; retries and Get Node reads included)
 
@@ -187,6 +189,7 @@ class RunResult:
                "seed": self.seed, "profile": self.profile, "suite_version": self.suite_version,
                "duration": round(self.duration, 3), "config": self.config, "counts": self.counts(),
                "harness_errors": self.harness_errors, "stopped": self.stopped, "requests": self.requests,
+               "reimages": self.reimages,
                "buckets": [b.to_json() for b in self.buckets()],
                "requirements": {k: v.to_json() for k, v in self.requirements.items()}}
         if self.record is not None:

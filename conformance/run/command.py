@@ -109,6 +109,11 @@ def main(args: argparse.Namespace) -> int:
     workers = worker_count(args.workers, settings)
     if settings.inventory:
         load_inventory(settings.inventory)  # a malformed inventory is a usage error before anything runs
+    if settings.dry_run:
+        from conformance.run.setup import dry_run
+
+        print(dry_run(settings))
+        return EXIT_PASS
     if settings.target:
         from conformance.run.setup import prepare_sdk
 

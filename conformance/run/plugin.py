@@ -77,6 +77,10 @@ OPTIONS = (  # the one table for both command lines
     Option("parallel-target", {"action": "store_const", "const": True,
                                "help": "let several workers (--workers, pytest -n) send to the --target URL at once: "
                                        "they share its nodes"}, run_only=True),
+    Option("disposable", {"action": "store_const", "const": True,
+                          "help": "the --target URL is your own throwaway emulator: reimage any node, no budget"}),
+    Option("dry-run", {"action": "store_const", "const": True,
+                       "help": "print the reimage plan and send nothing that could reimage"}),
     Option("rate", {"metavar": "PER_SECOND", "type": float, "help": "at most N requests per second"}),
     Option("request-timeout", {"metavar": "SECONDS", "type": float,
                                "help": "seconds per request: connect plus the whole response (default 30)"}),
@@ -233,6 +237,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         settings = settings_from_config(session.config)
     except UsageError:
         return
+    if settings.dry_run:  # print the reimage plan and run nothing
+        from conformance.run.setup import dry_run
+
+        try:
+            text, code = dry_run(settings), 0
+        except (UsageError, HarnessError) as err:
+            text, code = f"batch-conformance: error: {err}", 2
+        pytest.exit(text, returncode=code)
     selected = frozenset(m.args[0] for i in session.items for m in i.iter_markers("conformance_requirement"))
     run = new_run(settings, settings.target or "embedded emulator", __version__, selected)
     run.config[parallel.WORKERS_KEY] = 1

@@ -1,11 +1,17 @@
 """Live safety: the one rule deciding whether a request that could really reimage a node is sent.
 
 Used by `run` (the engine and the spec-driven layer, through Session.exchange) and by `diff`. Against the
-embedded emulator, and for requests the oracle says cannot be accepted, it does nothing. Otherwise a request
-that could be accepted is sent only when the user opted in (--allow-destructive), to a node the inventory
-marks expendable, within --max-reimages (counted across everything the run sends), and when Get Node shows
-the node idle or running right now. After such a request was accepted, Get Node is polled until the node is
-idle again or the watch time (--watch-seconds) passes.
+embedded emulator, a --disposable target (the user's own throwaway emulator), and for requests the oracle says
+cannot be accepted, it does nothing. Otherwise a request that could be accepted is sent only when the user opted
+in (--allow-destructive), to a node the inventory marks expendable, within --max-reimages (counted across
+everything the run sends), and when Get Node shows the node idle or running right now. After such a request was
+accepted, Get Node reads the node at once and then with a backoff (50 ms doubling up to 15 s) until it is idle
+again or the watch time (--watch-seconds) passes.
+
+One more request is let through without spending the budget: a second reimage of an expendable node that Get
+Node read `reimaging` after this run's own 202, sent at once after that read (it must be refused: a node being
+reimaged is not idle or running). A real reimage takes minutes; only a target that wrongly accepts it reimages that
+node again.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from conformance.checks.semantics import node_state
 from conformance.config import Settings
 from conformance.inventory import Inventory
 from conformance.models import Expectation, NodeWatch, Request, Response
 from conformance.rules import ACCEPTING_STATES, reimage_target
 
 SETTLED_STATE = "idle"
-POLL_SECONDS = 15.0
+POLL_SECONDS = 15.0  # the longest wait between two reads of a reimaging node
+FIRST_POLL_SECONDS = 0.05  # the first wait after the read at once; each next one doubles
+SECOND_WINDOW_SECONDS = 1.0  # a second reimage goes out at most this long after the read that showed reimaging
 # Get Node for (pool ID, node ID): the node's state, or None when the target did not answer one.
 ReadState = Callable[[str, str], str | None]
 
@@ -31,7 +40,8 @@ ReadState = Callable[[str, str], str | None]
 REMEDIES = (("--allow-destructive", 'add --allow-destructive, with a node marked "expendable": true in --inventory'),
             ("expendable", 'mark a node you can afford to lose "expendable": true in --inventory'),
             ("--max-reimages", "raise --max-reimages"),
-            ("did not answer a state", "the target must serve Get Node for live safety to read the node first"),
+            ("did not answer a state", "a target that serves Get Node (live safety reads the node first), or, for "
+                                       "your own throwaway emulator, --disposable"),
             ("not idle or running", "rerun when the expendable node is idle or running"))
 
 
@@ -72,6 +82,7 @@ class LiveSafety:
     max_reimages: int
     watch_seconds: float
     inventory: Inventory
+    disposable: bool = False
     poll: float = POLL_SECONDS
     sleep: Callable[[float], None] = time.sleep
     spent: int = 0
@@ -83,19 +94,45 @@ class LiveSafety:
         """The live safety the settings ask for (`embedded`: whether the targets are the embedded emulator, when
         settings.target does not say it alone, as for diff's --target-from/--target-to)."""
         return cls(settings.embedded if embedded is None else embedded, settings.allow_destructive,
-                   settings.max_reimages, settings.watch_seconds, inventory)
+                   settings.max_reimages, settings.watch_seconds, inventory, settings.disposable)
+
+    @property
+    def exempt(self) -> bool:
+        """The embedded emulator, or a target the user declared throwaway: no gate, no budget, no Get Node."""
+        return self.embedded or self.disposable
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether requests that could be accepted spend --max-reimages (and are worth planning)."""
+        return not self.exempt and self.allow_destructive
+
+    def may_reimage_more(self) -> bool:
+        """Whether a request that could be accepted could still be admitted (so it is worth routing)."""
+        return self.exempt or (self.allow_destructive and self.spent < self.max_reimages)
 
     def could_reimage(self, expectation: Expectation) -> bool:
         """Whether a request with this expectation could really reimage a node of this target."""
-        return not self.embedded and 202 in expectation.statuses
+        return not self.exempt and 202 in expectation.statuses
+
+    def _refused_only_by_a_read(self, planned: Planned) -> bool:
+        """Whether the only thing keeping the request from being accepted is a refusing state read during the run on
+        an expendable node the inventory lists as idle or running: that read may be stale by now."""
+        faults = planned.expectation.faults
+        if self.exempt or not faults or any(f.requirement != node_state.id for f in faults):
+            return False
+        target = reimage_target(planned.request)
+        pool = self.inventory.pool(target[0]) if target else None
+        node = pool.node(target[1]) if pool and target else None
+        return node is not None and node.expendable and node.state in ACCEPTING_STATES
 
     def admit(self, *sends: Planned) -> None:
         """Let the requests go (all of them), or raise Withheld saying why none may; spends the budget."""
-        risky = [s for s in sends if self.could_reimage(s.expectation)]
+        risky = [s for s in sends if self.could_reimage(s.expectation) or self._refused_only_by_a_read(s)]
         if not risky:
             return
         if not self.allow_destructive:
-            raise Withheld("a request that could reimage a node needs --allow-destructive")
+            raise Withheld("a request that could reimage a node needs --allow-destructive (or, for your own "
+                           "throwaway emulator, --disposable)")
         nodes = [self._expendable(planned.request) for planned in risky]
         self._within_budget(len(risky))
         for planned, node in zip(risky, nodes, strict=True):
@@ -125,22 +162,39 @@ class LiveSafety:
         # read with the inventory's spelling: a request's other letter case is the question, never the read
         state = planned.read_state(pool_id, node_id)
         if state is None:
-            raise Withheld(f"Get Node {pool_id}/{node_id} did not answer a state: not reimaged")
+            raise Withheld(f"Get Node {pool_id}/{node_id} did not answer a state: not reimaged (for your own "
+                           "throwaway emulator: --disposable)")
         if state not in ACCEPTING_STATES:
             raise Withheld(f"node {pool_id}/{node_id} is {state}, not idle or running: not reimaged")
 
+    def admit_second(self, planned: Planned, read_state: str | None, read_at: float) -> None:
+        """Let a second reimage of a node this run just reimaged go, spending no budget, or raise Withheld: on a
+        gated target only to an expendable node Get Node read `reimaging` at most SECOND_WINDOW_SECONDS ago."""
+        if self.exempt:
+            return
+        if not self.allow_destructive:
+            raise Withheld("a second reimage needs --allow-destructive")
+        pool_id, node_id = self._expendable(planned.request)
+        if read_state != "reimaging":
+            raise Withheld(f"node {pool_id}/{node_id} did not read reimaging: no second reimage")
+        if time.monotonic() - read_at > SECOND_WINDOW_SECONDS:
+            raise Withheld(f"node {pool_id}/{node_id} was read reimaging too long ago: no second reimage")
+
     def watch(self, planned: Planned, response: Response) -> NodeWatch | None:
-        """After an admitted request was accepted, poll Get Node until idle or the watch time; None otherwise."""
+        """After an admitted request was accepted, read Get Node at once, then with a backoff (FIRST_POLL_SECONDS
+        doubling up to `poll`) until idle or the watch time; None when nothing was admitted or accepted."""
         if response.status != 202 or not self.could_reimage(planned.expectation):
             return None
         pool_id, node_id = self._expendable(planned.request)
         started = time.monotonic()
         states: list[str] = []
+        wait = min(FIRST_POLL_SECONDS, self.poll)
         while True:
             state = planned.read_state(pool_id, node_id)
             states.append(state or "unreadable")
             waited = time.monotonic() - started
             if state == SETTLED_STATE or waited >= self.watch_seconds:
                 break
-            self.sleep(min(self.poll, max(self.watch_seconds - waited, 0.0)))
+            self.sleep(min(wait, max(self.watch_seconds - waited, 0.0)))
+            wait = min(wait * 2, self.poll)
         return NodeWatch(pool_id, node_id, tuple(states), state == SETTLED_STATE, waited)

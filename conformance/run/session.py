@@ -16,6 +16,7 @@ from conformance import checks
 from conformance.checks import is_transient
 from conformance.config import Settings
 from conformance.inventory import Inventory
+from conformance.inventory import Node as InventoryNode
 from conformance.models import (
     Exchange,
     HarnessError,
@@ -31,6 +32,8 @@ from conformance.reporting.failures import describe_failure
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RequirementResult, RunResult
 from conformance.rules import ACCEPTING_STATES, reimage_target
+from conformance.run import nodes, races
+from conformance.run.nodes import Node, NodeBook
 from conformance.run.safety import LiveSafety, Planned, Withheld, remedy_for
 from conformance.spec import catalogue
 from conformance.targets.base import NotExpressible, Target, get_json, sent_request
@@ -72,6 +75,24 @@ class _Attempt:
     failure: RequirementFailure | None = None
 
 
+class _StopGenerating(BaseException):  # a signal, not an error: stop generating
+    """Every example so far was withheld by live safety (drawing more would only be withheld too), or enough were
+    accepted and the next would wait for a node: a BaseException, so Hypothesis stops at once instead of treating
+    it as a failure to shrink."""
+
+
+@dataclass
+class _Tally:
+    """Why the examples of a property decided nothing, counted while it runs."""
+
+    sent: int = 0
+    accepted: int = 0  # of them answered 202
+    withheld: list[str] = field(default_factory=list)
+    inexpressible: list[str] = field(default_factory=list)  # inputs this target (an SDK) cannot send
+    transient: int = 0  # answers that decide nothing (503 ServerBusy, 500 OperationTimedOut, 429)
+    quick: int = 0  # simultaneous reimages whose node's reimage ended too soon to tell a race
+
+
 @dataclass
 class Session:
     """One run: everything a requirement property needs, and the results it accumulates."""
@@ -86,6 +107,7 @@ class Session:
     guard: Guard | None = None  # the run's limits; by default the target's own
     oracle: Oracle = field(init=False)
     safety: LiveSafety = field(init=False)
+    nodes: NodeBook = field(init=False)
 
     def __post_init__(self) -> None:
         if self.guard is None:
@@ -93,12 +115,25 @@ class Session:
         self.oracle = Oracle(self.inventory, self.settings.api_version,
                              served_versions=self.served_versions, auth_enforced=self.auth_enforced)
         self.safety = LiveSafety.from_settings(self.settings, self.inventory)
+        self.nodes = NodeBook(self.settings.watch_seconds)
         self.passive = tuple(rid for rid in self.run.requirements if is_passive(rid))
+        self.current = ""  # the requirement whose property is running
+        self.may_wait = True  # whether a request may wait for a node still reimaging (see _run_property)
 
-    def judge_passively(self, own: str, exchange: Exchange) -> None:
-        """Evaluate the single-exchange requirements on an exchange made for another requirement."""
+    def finish(self) -> None:
+        """Wait for every node this run reimaged to read idle again (or its watch time), and report how long each
+        reimage took."""
+        try:
+            self.nodes.finish(self.node_state)
+        except HarnessError as err:  # the target went away at the end: the measurements stay as they were
+            self.run.harness_errors.append(f"reading the reimaged nodes back at the end: {err}")
+        self.run.reimages = self.nodes.report()
+
+    def judge_passively(self, own: str, exchange: Exchange, *, include_own: bool = False) -> None:
+        """Evaluate the single-exchange requirements on an exchange made for another requirement (include_own: also
+        on `own`'s, for an exchange the engine made by itself during `own`'s property)."""
         for rid in self.passive:
-            if rid == own:
+            if rid == own and not include_own:
                 continue
             result = self.run.requirements[rid]
             try:
@@ -106,41 +141,74 @@ class Session:
             except RequirementFailure as failure:
                 result.broke()
                 if result.first_failure is None:
-                    result.fail(describe_failure(exchange, failure, self.settings, also=(own,)))
+                    result.fail(describe_failure(exchange, failure, self.settings, also=(own,) if own else ()))
                 continue
             if decided:
                 result.met()
 
     # --- sending -----------------------------------------------------------------------------
-    def exchange(self, request: Request, *, observe_node: bool = False) -> Exchange:
-        """Send one request (through live safety) and pair it with what the oracle expects and what was seen."""
+    def exchange(self, request: Request, *, observe_node: bool = False, route: bool = True) -> Exchange:
+        """Send one request (through live safety) and pair it with what the oracle expects and what was seen.
+        route: a request that could be accepted moves off a node this run is still reimaging (see nodes.py)."""
+        if route:
+            request = nodes.route(self, request)
         expectation = self.oracle.expect(request)
         planned = Planned(request, expectation, self.node_state)
         self.target.express(request)  # what the target cannot send never reads a node or spends a reimage
         self.safety.admit(planned)
         before = self._node_view(request, tasks_of_pool=False) if observe_node and 202 in expectation.statuses \
             else None
+        expectation = self.oracle.expect(request)  # what admission's reads showed (auth, the node's state) counts
+        sent_at = time.monotonic()
         response = self._send(request)
+        answered_at = time.monotonic()
         sent = sent_request(self.target, request)  # judged as it went on the wire (an SDK serialises it itself)
-        after = self._node_view(request, tasks_of_pool=True) if observe_node and response.status == 202 else None
-        if after is not None and after.state is not None:
-            self.oracle.note_state(*self._canonical(request), after.state)
-        watch = self.safety.watch(planned, response)
-        if response.status == 202 and after is None and watch is None and reimage_target(request) is not None:
-            self._read_back(request)
-        observed = Observations(auth_enforced=self.oracle.auth_enforced, node_before=before, node_after=after,
-                                watch=watch)
+        after = self.after_202(request, sent_at, answered_at, tasks=observe_node) if response.status == 202 else None
+        observed = Observations(auth_enforced=self.oracle.auth_enforced, node_before=before, node_after=after)
         return Exchange(sent, response, expectation, self.settings.api_version, self.target.base_url, observed,
                         sent=sent)
+
+    def after_202(self, request: Request, sent_at: float, answered_at: float, *, tasks: bool = False,
+                  second: bool = True) -> NodeView | None:
+        """After a 202 on a reimage: read the node at once (with the pool's queued tasks when `tasks`), leave it
+        busy until a read shows it idle, and (second) send it a second reimage while it reads reimaging."""
+        if reimage_target(request) is None or request.method.upper() != "POST":
+            return None
+        node = self.canonical(request)
+        known = self._inventory_node(node) is not None
+        if known:
+            self.nodes.accepted(node, sent_at, answered_at)
+        read_at = time.monotonic()
+        view = self._node_view(request, tasks_of_pool=tasks)
+        state = view.state if view is not None else None
+        if known:
+            self.nodes.seen(node, state, read_at, time.monotonic())
+        if state in ACCEPTING_STATES:  # idle again: judged like any other node from now on
+            self.oracle.note_state(*node, state)
+        if known and second:
+            races.second_reimage(self, node, state, read_at, sent_at)
+        return view
+
+    def _inventory_node(self, node: Node) -> InventoryNode | None:
+        pool = self.inventory.pool(node[0])
+        return pool.node(node[1]) if pool else None
+
+    def send_raw(self, request: Request) -> Response:
+        """Send without the oracle's expectation or live safety (the caller made both): recorded and observed."""
+        return self._send(request)
 
     def _send(self, request: Request) -> Response:
         response = self.target.send(request)
         self.oracle.observe(request, response)
         self.run.note_server(response.header("Server"))  # the certification record names the target by it
+        self.record(request, response)
+        return response
+
+    def record(self, request: Request, response: Response) -> None:
+        """Add an exchange to the HAR recording (--record), as the target put the request on the wire."""
         if self.recorder is not None:
             sent = getattr(self.target, "last_sent", None) or request
             self.recorder.add(sent, response, self.target.base_url)
-        return response
 
     @property
     def stopped(self) -> str:
@@ -153,25 +221,20 @@ class Session:
         return get_json(self._send, path, self.settings.api_version)
 
     def node_state(self, pool_id: str, node_id: str) -> str | None:
-        """The node's state read with Get Node (recorded and told to the oracle), or None if unreadable."""
+        """The node's state read with Get Node (recorded, told to the node book and the oracle), or None if
+        unreadable. A node this run is still reimaging stays 'this run reimaged it' (202 or 409) for the oracle
+        until it reads idle or running: it may finish before the next request."""
+        sent_at = time.monotonic()
         doc = self.get_json(f"/pools/{quote(pool_id, safe='')}/nodes/{quote(node_id, safe='')}")
         state = doc.get("state") if isinstance(doc, dict) else None
-        if not isinstance(state, str):
-            return None
-        self.oracle.note_state(pool_id, node_id, state)
+        state = state if isinstance(state, str) else None
+        busy = not self.nodes.free((pool_id, node_id))
+        self.nodes.seen((pool_id, node_id), state, sent_at, time.monotonic())
+        if state is not None and (state in ACCEPTING_STATES or not busy):
+            self.oracle.note_state(pool_id, node_id, state)
         return state
 
-    def _read_back(self, request: Request) -> None:
-        """After a 202, read the node once: idle or running again settles it for the oracle (the same input may
-        then be judged again); a node still reimaging stays 'this run reimaged it' (202 or 409), since it may
-        finish before the next request."""
-        pool_id, node_id = self._canonical(request)
-        doc = self.get_json(f"/pools/{quote(pool_id, safe='')}/nodes/{quote(node_id, safe='')}")
-        state = doc.get("state") if isinstance(doc, dict) else None
-        if state in ACCEPTING_STATES:
-            self.oracle.note_state(pool_id, node_id, state)
-
-    def _canonical(self, request: Request) -> tuple[str, str]:
+    def canonical(self, request: Request) -> tuple[str, str]:
         """The (pool ID, node ID) a reimage request addresses, spelled as the inventory spells them."""
         pool_id, node_id = reimage_target(request) or (request.pool_id, request.node_id)
         pool = self.inventory.pool(pool_id)
@@ -181,7 +244,7 @@ class Session:
     def _node_view(self, request: Request, *, tasks_of_pool: bool) -> NodeView | None:
         """Get Node (and, after a 202, Get Pool's queued tasks, where served): state and task states. Read with
         the inventory's spelling of the IDs: observing never repeats the request's variant spelling."""
-        pool_id, node_id = self._canonical(request)
+        pool_id, node_id = self.canonical(request)
         pool_path = f"/pools/{quote(pool_id, safe='')}"
         node = self.get_json(f"{pool_path}/nodes/{quote(node_id, safe='')}")
         if not isinstance(node, dict):
@@ -207,6 +270,7 @@ class Session:
             return result
         started = time.monotonic()
         result.undecided("")  # started: no longer "not run"
+        self.current = requirement_id
         try:
             self._run_property(requirement_id, result)
         except Exception as err:  # a bug in the suite is a harness error, never a pass or a target failure
@@ -214,6 +278,7 @@ class Session:
             self.run.harness_errors.append(f"{requirement_id}: {result.reason}")
         finally:
             result.duration = time.monotonic() - started
+            self.current = ""
         return result
 
     def _inapplicable(self, result: RequirementResult) -> bool:
@@ -223,6 +288,12 @@ class Session:
         if category == "sdk" and self.target.name != "sdk":
             result.not_applicable("applies only to an SDK target (--target sdk@VERSION+URL)")
             return True
+        home = checks.CHECKS.get(result.requirement.id) if result.requirement.id in checks.CHECKS else None
+        if home is not None and home.simultaneous:
+            why = races.burst_inapplicable(self)
+            if why:
+                result.not_applicable(why)
+                return True
         if category != "auth" or self.oracle.auth_enforced:
             return False
         if self.oracle.auth_enforced is False:
@@ -234,32 +305,62 @@ class Session:
                              "for a target that enforces authentication")
         return True
 
+    def _examples(self, requirement_id: str, result: RequirementResult) -> hsettings:
+        """The property's Hypothesis settings: the profile's, topped up: a requirement judged on every exchange that
+        other properties' exchanges already decided (and never broke) generates only what it still lacks of the
+        profile's count. Simultaneous reimages are not shrunk (each replay costs reimages and a wait)."""
+        profile = hsettings.get_profile(f"batch-conformance-{self.settings.profile}")
+        chosen = profile
+        if is_passive(requirement_id) and result.examples and not result.failures:
+            lacking = profile.max_examples - result.examples
+            chosen = hsettings(profile, max_examples=lacking) if lacking > 0 else \
+                hsettings(profile, phases=(Phase.explicit,))
+        if checks.CHECKS.get(requirement_id).simultaneous:
+            chosen = hsettings(chosen, phases=tuple(p for p in chosen.phases if p != Phase.shrink))
+        return chosen
+
     def _run_property(self, requirement_id: str, result: RequirementResult) -> None:
         last = _Attempt()
-        withheld: list[str] = []
-        inexpressible: list[str] = []  # inputs this target (an SDK) cannot send
-        transient = [0]  # answers that decide nothing (503 ServerBusy, 500 OperationTimedOut, 429)
+        tally = _Tally()
         broken: list[HarnessError] = []  # the network broke: the rest of the property (shrinking) sends nothing
-        observe = bool(checks.CHECKS.get(requirement_id).observes)
+        home = checks.CHECKS.get(requirement_id)
+        observe = bool(home.observes)
         strategy = checks.requests_for(requirement_id, inventory=self.inventory, api_version=self.settings.api_version)
 
-        @hsettings(hsettings.get_profile(f"batch-conformance-{self.settings.profile}"))
+        settings_ = self._examples(requirement_id, result)
+        enough = max(PROFILE_EXAMPLES["quick"], settings_.max_examples // 5)
+        examples = checks.examples_for(requirement_id, inventory=self.inventory, api_version=self.settings.api_version)
+
+        @hsettings(settings_)
         @hypothesis_seed(self.settings.seed)
         @given(strategy)
         def prop(request: Request) -> None:
+            # once a fifth of its examples (at least the quick profile's count) were accepted, or its requirement was
+            # decided that often, a property stops rather than wait for a node still reimaging: waiting would only
+            # add confidence, at a reimage's pace (a failure is shrunk whatever it waits)
+            # (the embedded emulator's 50 ms reimage is always worth waiting for)
+            self.may_wait = self.settings.embedded or bool(result.failures) or (
+                tally.accepted < enough and result.examples < enough)
             if broken:
                 raise broken[0]
             try:
-                exchange = self.exchange(request, observe_node=observe)
+                exchange = races.burst(self, request, home.simultaneous) if home.simultaneous else \
+                    self.exchange(request, observe_node=observe)
+            except nodes.WouldWait:
+                raise _StopGenerating from None
             except Withheld as why:
-                withheld.append(str(why))
+                tally.withheld.append(str(why))
+                if not tally.sent and len(tally.withheld) >= settings_.max_examples:
+                    raise _StopGenerating from None
                 reject()
             except NotExpressible as why:
-                inexpressible.append(str(why))
+                tally.inexpressible.append(str(why))
                 reject()
             except HarnessError as err:
                 broken.append(err)
                 raise
+            tally.sent += 1
+            tally.accepted += exchange.response.status == 202
             self.judge_passively(requirement_id, exchange)
             try:
                 decided = checks.evaluate(requirement_id, exchange)
@@ -270,14 +371,16 @@ class Session:
             if decided:
                 result.met()
             elif is_transient(exchange.response):
-                transient[0] += 1
+                tally.transient += 1
+            elif races.too_quick(exchange):
+                tally.quick += 1
 
         flaky = False
-        for request in checks.examples_for(requirement_id, inventory=self.inventory,
-                                           api_version=self.settings.api_version):
+        for request in examples:
             prop = example(request)(prop)
         try:
-            prop()
+            if Phase.generate in settings_.phases or examples:
+                prop()
         except HarnessError as err:
             if not self.stopped:
                 result.error(str(err))
@@ -287,25 +390,29 @@ class Session:
             pass
         except Flaky:
             flaky = True  # the target failed once and not on replay: still a real violation
-        except Unsatisfiable:
+        except (Unsatisfiable, _StopGenerating):
             pass
+        finally:
+            self.may_wait = True
         if last.exchange is not None and last.failure is not None:
             # the property's own, shrunk, example replaces one met on another requirement's exchange
             result.fail(describe_failure(last.exchange, last.failure, self.settings, flaky=flaky), replace=True)
         elif self.stopped:  # what the examples before the stop decided stands; else undecided, saying why
             result.settle(f"the run stopped sending ({self.stopped})", remedy=STOP_REMEDY)
-        elif inexpressible and not withheld and not result.examples:
+        elif tally.inexpressible and not tally.withheld and not result.examples:
             result.not_applicable(f"{self.target.name} target: every deciding input is one it cannot send "
-                                  f"({sorted(set(inexpressible))[0]})")
+                                  f"({sorted(set(tally.inexpressible))[0]})")
         else:
-            result.settle(*undecided_because(withheld, transient[0], self.inventory))
+            result.settle(*undecided_because(tally.withheld, tally.transient, self.inventory, quick=tally.quick))
 
 
-def undecided_because(withheld: list[str], transient: int, inventory: Inventory) -> tuple[str, str]:
+def undecided_because(withheld: list[str], transient: int, inventory: Inventory, *, quick: int = 0) -> tuple[str, str]:
     """Why nothing decided a requirement, and what would decide it."""
     if withheld:
         why = sorted(set(withheld))[0]
         return f"every deciding request was withheld ({why})", remedy_for(why)
+    if quick:
+        return races.TOO_QUICK.format(n=quick), races.TOO_QUICK_REMEDY
     if transient:
         return (f"only answers that decide nothing came back ({transient} times 503 ServerBusy, 500 "
                 "OperationTimedOut or 429 after retries)", "rerun when the target is not busy, or lower --rate")

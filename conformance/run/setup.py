@@ -14,15 +14,19 @@ from conformance.redaction import register_secret, register_url_secret
 from conformance.reporting.har import TrafficRecorder
 from conformance.reporting.results import RunResult
 from conformance.run.discovery import discover_inventory
+from conformance.run.plan import describe, make_plan, run_plan
 from conformance.run.safety import POLL_SECONDS
 from conformance.run.session import Session
-from conformance.spec import sdk, versions
+from conformance.spec import catalogue, sdk, versions
 from conformance.targets.base import Target
 from conformance.targets.guard import Guard
 from conformance.targets.http import HttpTarget
 
 # results.json's config entry: the cases not applicable to the SDK target (it counts them; HTTP targets have none)
 NOT_APPLICABLE_KEY = "sdk_not_applicable"
+# The embedded emulator a run starts models a reimage of this many seconds: a node just accepted is reimaging for a
+# while, as on the service, so that second and simultaneous reimages of it can be judged; the run rotates nodes.
+EMBEDDED_REIMAGE_SECONDS = 0.05
 
 
 class _Witnessed:
@@ -67,15 +71,16 @@ def _emulator_auth(settings: Settings) -> Any:
 
 
 @contextlib.contextmanager
-def open_embedded(settings: Settings, inventory: Inventory, guard: Guard | None = None) -> Iterator[Target]:
+def open_embedded(settings: Settings, inventory: Inventory, guard: Guard | None = None, *,
+                  reimage_seconds: float = EMBEDDED_REIMAGE_SECONDS) -> Iterator[Target]:
     """The embedded emulator (with --emulator-fault, enforcing the run's --auth) and an HTTP target for it."""
     from conformance.emulator import EmbeddedEmulator
 
     if settings.auth == "entra":
         raise UsageError("--auth entra needs a real target (--target URL): the embedded emulator cannot "
                          "verify Microsoft Entra tokens")
-    emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()),
-                                fault=settings.emulator_fault, auth=_emulator_auth(settings))
+    emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()), fault=settings.emulator_fault,
+                                auth=_emulator_auth(settings), reimage_seconds=reimage_seconds)
     emulator.start()
     target = HttpTarget(emulator.url, timeout=settings.request_timeout, signer=_signer(settings), guard=guard,
                         max_body=settings.max_body_bytes)
@@ -169,6 +174,8 @@ def open_session(settings: Settings, run: RunResult, guard: Guard | None = None)
             if inventory is None:
                 inventory = default_inventory() if settings.embedded else discover_inventory(
                     discovery, settings.api_version)
+            if settings.disposable:  # the user's own throwaway emulator: every node may be reimaged
+                inventory = inventory.throwaway()
             served = frozenset(versions()) if settings.embedded else None
             session = Session(settings, target, inventory, run, served_versions=served,
                               auth_enforced=auth_enforced(settings, embedded=settings.embedded), recorder=recorder,
@@ -176,11 +183,30 @@ def open_session(settings: Settings, run: RunResult, guard: Guard | None = None)
             for request, response in discovery.exchanges:  # what discovery's answers showed counts too
                 session.oracle.observe(request, response)
             try:
+                if session.safety.budgeted:  # the planned reimages go first, before any property spends one
+                    run_plan(session)
                 yield session
             finally:
+                session.finish()
                 note_not_applicable(run, target)
     finally:
         if recorder is not None:
             recorder.write()
         if own_guard:
             guard.close()
+
+
+def dry_run(settings: Settings) -> str:
+    """--dry-run: the reimage plan for these settings (the inventory read, or discovered with GETs only); nothing
+    that could reimage is sent."""
+    inventory = load_inventory(settings.inventory) if settings.inventory else None
+    if inventory is None and settings.embedded:
+        inventory = default_inventory()
+    if inventory is None:
+        with open_target(settings, settings.target or "") as target:
+            inventory = discover_inventory(target, settings.api_version)
+    if settings.disposable:
+        inventory = inventory.throwaway()
+    exempt = settings.embedded or settings.disposable
+    plan = make_plan(settings, inventory, frozenset(settings.only or catalogue()))
+    return describe(plan, settings, exempt=exempt) + "\n--dry-run: nothing that could reimage was sent."

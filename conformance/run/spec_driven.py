@@ -263,6 +263,15 @@ def judge(case: Case, ex: Exchange, op: APIOperation, *, negative: bool | None) 
             *data_verdicts(case, ex, response, negative=negative)]
 
 
+def own_verdicts(ex: Exchange, op: APIOperation) -> list[Finding]:
+    """The layer's own rules (SPEC-*) that need no Schemathesis case, for an exchange the run made itself (the
+    reimage plan's accepted requests, which a finite --max-reimages leaves the layer no budget to repeat)."""
+    found = [status_verdict(ex), *header_verdicts(ex, op)]
+    if 200 <= ex.response.status < 300 and not ex.response.body:
+        found.append(Finding(CONTENT_TYPE, "content_type_conformance"))  # a bodiless 2xx needs no media type
+    return [f for f in found if f.requirement in SPEC_IDS]
+
+
 # --- running the layer ------------------------------------------------------------------------------------
 @dataclass
 class Tally:
@@ -312,13 +321,15 @@ def acceptable_targets(session: Session) -> list[tuple[str, str]]:
     """Pools and nodes of the inventory where the oracle expects a plain 202 for a valid request, among the
     first MAX_CANDIDATES nodes of each pool (the layer sends a few hundred cases, and asking the oracle about
     every node of a 100,000-node inventory cost seconds); a node this run reimaged is read again first (Get
-    Node), so that the state it has now counts."""
+    Node; one still reimaging is waited for), so that the state it has now counts."""
     version = session.settings.api_version
     found = []
     for pool in session.inventory.pools:
         for node in pool.nodes[:MAX_CANDIDATES]:
             request = Request(pool.id, node.id, query=(("api-version", version),))
             if session.oracle.expect(request).uncertain:
+                if not session.nodes.free((pool.id, node.id)):  # still reimaging: wait until it reads idle again
+                    session.nodes.choose((pool.id, node.id), [], session.node_state)
                 session.node_state(pool.id, node.id)
             if _plain_accept(session.oracle.expect(request)):
                 found.append((pool.id, node.id))
@@ -436,9 +447,9 @@ def merge(run: RunResult, layer: LayerResult, settings: Settings) -> None:
     withheld = sorted(set(layer.withheld))[0] if layer.withheld else ""
     why = f"; withheld: {withheld}" if withheld else ""
     why += f"; the run stopped sending ({layer.stopped})" if layer.stopped else ""
-    for rid in own:
-        run.requirements[rid].undecided(f"no Schemathesis-generated exchange could decide it{why}",
-                                        remedy=remedy_for(withheld) or "a larger --profile")
+    for rid in own:  # settled: the reimage plan's exchanges may have decided them without the layer
+        run.requirements[rid].settle(f"no Schemathesis-generated exchange could decide it{why}",
+                                     remedy=remedy_for(withheld) or "a larger --profile")
 
 
 def fail_layer(run: RunResult, why: str) -> None:
