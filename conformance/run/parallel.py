@@ -55,6 +55,7 @@ SHARED_INPUT, STARTED_INPUT = "batch_conformance_shared", "batch_conformance_sta
 OUTPUT = "batch_conformance"  # workeroutput key: a worker's share of the run, as JSON
 ORDERED_GROUP, LAYER_GROUP = "observed-effects", "spec-driven"
 WORKERS_KEY = "workers"  # results.json config: how many processes sent the run's requests
+SESSION_FIXTURE = "conformance_session"  # the plugin's fixture that opens the run's session
 PART = ".part"  # a worker's part of the --record HAR file
 MIN_SPLIT = 5  # --workers auto splits a run of at least this many requirements (--only fewer: one worker)
 # --workers auto uses at most this many: the spec-driven layer, one unit of about a third of a run, bounds the wall
@@ -215,6 +216,17 @@ class WorkerShare:
                            "changes": compact(self.journal[changes:]),
                            "harness_errors": self.run.harness_errors[errors:], "servers": self.run.servers[servers:]})
         del self.journal[changes:]  # shipped with its step; what is left is made outside any test
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, None]:
+        """What the session's opening changed (the reimage plan, which a serial run sends before its first test)
+        goes before every test of the run."""
+        start = len(self.journal)
+        yield
+        if fixturedef.argname == SESSION_FIXTURE and len(self.journal) > start:
+            self.steps.append({"position": -1, "changes": compact(self.journal[start:]), "harness_errors": [],
+                               "servers": []})
+            del self.journal[start:]
 
     def output(self, stopped: str) -> str:
         """The share as the controller reads it (JSON: pytest-xdist carries only plain values)."""

@@ -169,6 +169,22 @@ def make_plan(settings: Settings, inventory: Inventory, selected: frozenset[str]
 def run_plan(session: Session) -> ReimagePlan:
     """Send the planned requests before anything else, and judge each against every requirement of the run."""
     plan = make_plan(session.settings, session.inventory, frozenset(session.run.requirements))
+    safety = session.safety
+    if safety.shared_budget is not None:  # a parallel run: one worker sends the plan, its budget taken first
+        reserved = safety.shared_budget.claim_plan(len(plan.requests), session.settings.max_reimages)
+        if reserved < 0:
+            return plan  # another worker of the run sends it
+        safety.reserved = reserved
+    try:
+        _send_plan(session, plan)
+    finally:
+        if safety.shared_budget is not None:
+            safety.shared_budget.release(safety.reserved)
+            safety.reserved = 0
+    return plan
+
+
+def _send_plan(session: Session, plan: ReimagePlan) -> None:
     for i, planned in enumerate(plan.requests, 1):
         try:  # routed: with fewer nodes than requests, a node reimaged earlier in the plan is waited for
             exchange = session.exchange(planned.request, observe_node=True)
@@ -187,7 +203,6 @@ def run_plan(session: Session) -> ReimagePlan:
             if decided:
                 result.met()
         _judge_by_the_layer(session, exchange, found_by)
-    return plan
 
 
 def _judge_by_the_layer(session: Session, exchange: Exchange, found_by: dict[str, str]) -> None:

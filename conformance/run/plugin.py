@@ -211,9 +211,6 @@ def conformance_session(pytestconfig: pytest.Config, conformance_settings: Setti
     guard = pytestconfig.stash.get(GUARD_KEY, None)
     try:
         with open_session(conformance_settings, run, guard) as session:
-            shared = getattr(guard, "shared", None)
-            if shared is not None:  # the workers of a parallel run spend one --max-reimages
-                session.safety.shared_budget = shared
             try:
                 yield session
             finally:

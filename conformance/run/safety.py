@@ -59,6 +59,12 @@ class SharedBudget(Protocol):
     def take(self, wanted: int, limit: int) -> bool:
         """Spend `wanted` of `limit`, or nothing and False when they do not all fit."""
 
+    def claim_plan(self, wanted: int, limit: int) -> int:
+        """Claim the reimage plan, reserving up to `wanted` of `limit`: how many, or -1 when another process has."""
+
+    def release(self, unused: int) -> None:
+        """Give back what a reservation did not spend."""
+
 
 class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
     """Live safety kept a request that could really reimage a node from being sent."""
@@ -87,6 +93,7 @@ class LiveSafety:
     sleep: Callable[[float], None] = time.sleep
     spent: int = 0
     shared_budget: SharedBudget | None = None  # the workers of a parallel run spend one --max-reimages
+    reserved: int = 0  # of the shared budget, taken ahead for the reimage plan this process sends
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -139,8 +146,11 @@ class LiveSafety:
             self._node_accepts(planned, *node)
         with self._lock:
             self._within_budget(len(risky))
-            if self.shared_budget is not None and not self.shared_budget.take(len(risky), self.max_reimages):
+            prepaid = min(self.reserved, len(risky))
+            fresh = len(risky) - prepaid
+            if self.shared_budget is not None and fresh and not self.shared_budget.take(fresh, self.max_reimages):
                 raise Withheld(f"--max-reimages {self.max_reimages} reached (by all workers together)")
+            self.reserved -= prepaid
             self.spent += len(risky)
 
     def _expendable(self, request: Request) -> tuple[str, str]:
@@ -155,7 +165,8 @@ class LiveSafety:
     def _within_budget(self, wanted: int) -> None:
         if self.spent + wanted > self.max_reimages:
             raise Withheld(f"--max-reimages {self.max_reimages} reached")
-        if self.shared_budget is not None and self.shared_budget.spent() + wanted > self.max_reimages:
+        fresh = wanted - min(self.reserved, wanted)
+        if self.shared_budget is not None and fresh and self.shared_budget.spent() + fresh > self.max_reimages:
             raise Withheld(f"--max-reimages {self.max_reimages} reached (by all workers together)")
 
     def _node_accepts(self, planned: Planned, pool_id: str, node_id: str) -> None:

@@ -182,6 +182,9 @@ def open_session(settings: Settings, run: RunResult, guard: Guard | None = None)
                               guard=guard)
             for request, response in discovery.exchanges:  # what discovery's answers showed counts too
                 session.oracle.observe(request, response)
+            shared = getattr(guard, "shared", None)
+            if shared is not None:  # the workers of a parallel run spend one --max-reimages
+                session.safety.shared_budget = shared
             try:
                 if session.safety.budgeted:  # the planned reimages go first, before any property spends one
                     run_plan(session)

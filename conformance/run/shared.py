@@ -84,6 +84,23 @@ class SharedRun:
             state["spent"] += wanted
             return True
 
+    def claim_plan(self, wanted: int, limit: int) -> int:
+        """Claim the run's reimage plan for this process, reserving up to `wanted` of `limit` for it at once (before
+        any worker's properties spend any): how many were reserved, or -1 when another process claimed it."""
+        with self._state() as state:
+            if state.get("plan"):
+                return -1
+            state["plan"] = True
+            reserved = max(0, min(wanted, limit - int(state["spent"])))
+            state["spent"] += reserved
+            return reserved
+
+    def release(self, unused: int) -> None:
+        """Give back what a reservation did not spend."""
+        if unused > 0:
+            with self._state() as state:
+                state["spent"] = max(0, int(state["spent"]) - unused)
+
     def spent(self) -> int:
         """How many requests that could reimage the whole run has let through so far."""
         with self._state() as state:
