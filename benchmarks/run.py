@@ -234,7 +234,10 @@ def measure_cli_and_faults(sizes: Sizes, n: int, log: Callable[[str], None]) -> 
                              + " as typed (subprocess; --workers auto: one per core for standard and thorough)")}
     log(f"batch-conformance run {' '.join(sizes.cli_args)}: {out['cli.run']['median']:.1f} s")
     rows = []
-    for fault in faults()[:sizes.faults]:
+    # a fault observable only through an SDK release (fault.through) needs that SDK's target: its tests
+    # (tests/test_sdk_process.py) catch it; an embedded run here could only report it missed
+    embedded = [fault for fault in faults() if fault.through is None]
+    for fault in embedded[:sizes.faults]:
         reps = [suite_runs.fault_run(fault, "quick") for _ in range(n)]
         firsts = [r["first_failure_s"] for r in reps if r["first_failure_s"] is not None]
         row = reps[-1] | {"caught": all(r["caught"] for r in reps),
@@ -244,7 +247,9 @@ def measure_cli_and_faults(sizes: Sizes, n: int, log: Callable[[str], None]) -> 
             row.pop(key)
         rows.append(row)
     caught = sum(1 for r in rows if r["caught"])
-    log(f"faults: {caught}/{len(rows)} caught")
+    sdk_only = [fault.name for fault in faults() if fault.through is not None]
+    log(f"faults: {caught}/{len(rows)} caught (left out, observable only through an SDK target: "
+        f"{', '.join(sdk_only) or 'none'})")
     return out, rows
 
 
