@@ -180,6 +180,25 @@ def test_shared_run_budget_spent_once_across_openers() -> None:
     assert not shared.dir.exists()
 
 
+def test_shared_run_plan_claimed_once_its_budget_reserved_first_and_what_it_left_given_back() -> None:
+    shared = SharedRun.create()
+    try:
+        other = SharedRun(shared.dir)
+        assert shared.claim_plan(2, 3) == 2 and other.claim_plan(2, 3) == -1  # one process sends the plan
+        assert other.take(1, 3) and not other.take(1, 3)  # the plan's two were taken before any property's
+        shared.release(1)  # the plan sent one of its two
+        assert other.spent() == 2 and other.take(1, 3)
+    finally:
+        shared.remove()
+
+
+def test_worker_count_disposable_target_still_one_worker_unless_parallel_target() -> None:
+    disposable = _settings(profile="standard", target="http://127.0.0.1:1", disposable=True)
+    assert parallel.worker_count(None, disposable) == 1
+    with pytest.raises(UsageError, match="--parallel-target"):
+        parallel.worker_count("2", disposable)
+
+
 def test_shared_run_slots_interval_apart_across_openers() -> None:
     shared = SharedRun.create()
     try:
