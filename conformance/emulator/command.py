@@ -9,6 +9,7 @@ import sys
 from conformance.emulator import faults
 from conformance.emulator.auth import AuthConfig
 from conformance.emulator.server import EmbeddedEmulator
+from conformance.emulator.state import MODELLED_REIMAGE_SECONDS
 from conformance.inventory import load_inventory
 from conformance.models import UsageError
 from conformance.redaction import register_secret
@@ -26,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve this api-version (repeatable; default: every known version)")
     parser.add_argument("--fault", metavar="NAME", help="start with one deliberate deviation (see --list-faults)")
     parser.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
-    parser.add_argument("--reimage-seconds", type=float, default=0.0, metavar="S",
-                        help="how long a node stays `reimaging` after a 202 (default 0)")
+    parser.add_argument("--reimage-seconds", type=float, default=MODELLED_REIMAGE_SECONDS, metavar="S",
+                        help="how long a node stays `reimaging` after a 202 (default "
+                             f"{MODELLED_REIMAGE_SECONDS:g}, as in the emulator `run` embeds; 0: at once)")
     parser.add_argument("--account-name", metavar="NAME",
                         help=f"require authentication for this account (Shared Key from ${KEY_ENV})")
     parser.add_argument("--bearer-token-env", metavar="VAR",

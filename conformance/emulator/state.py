@@ -12,6 +12,10 @@ from typing import Any
 from conformance.inventory import Inventory
 
 OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
+# how long a reimage lasts in the emulator `run` embeds and in `batch-conformance emulator` by default: long enough
+# that a second or simultaneous reimage of a node just accepted meets it `reimaging` (an instant reimage can never
+# show a race, so the simultaneous-reimage requirement would stay undecided), short enough that a run barely waits
+MODELLED_REIMAGE_SECONDS = 0.05
 TERMINATED = {"category": "usererror", "code": "TaskEnded",
               "message": "The task was terminated because the compute node was reimaged"}
 

@@ -24,9 +24,6 @@ from conformance.targets.http import HttpTarget
 
 # results.json's config entry: the cases not applicable to the SDK target (it counts them; HTTP targets have none)
 NOT_APPLICABLE_KEY = "sdk_not_applicable"
-# The embedded emulator a run starts models a reimage of this many seconds: a node just accepted is reimaging for a
-# while, as on the service, so that second and simultaneous reimages of it can be judged; the run rotates nodes.
-EMBEDDED_REIMAGE_SECONDS = 0.05
 
 
 class _Witnessed:
@@ -72,15 +69,18 @@ def _emulator_auth(settings: Settings) -> Any:
 
 @contextlib.contextmanager
 def open_embedded(settings: Settings, inventory: Inventory, guard: Guard | None = None, *,
-                  reimage_seconds: float = EMBEDDED_REIMAGE_SECONDS) -> Iterator[Target]:
-    """The embedded emulator (with --emulator-fault, enforcing the run's --auth) and an HTTP target for it."""
+                  reimage_seconds: float | None = None) -> Iterator[Target]:
+    """The embedded emulator (with --emulator-fault, enforcing the run's --auth) and an HTTP target for it; its
+    reimage lasts MODELLED_REIMAGE_SECONDS unless `reimage_seconds` says otherwise."""
     from conformance.emulator import EmbeddedEmulator
+    from conformance.emulator.state import MODELLED_REIMAGE_SECONDS
 
     if settings.auth == "entra":
         raise UsageError("--auth entra needs a real target (--target URL): the embedded emulator cannot "
                          "verify Microsoft Entra tokens")
+    seconds = MODELLED_REIMAGE_SECONDS if reimage_seconds is None else reimage_seconds
     emulator = EmbeddedEmulator(inventory=inventory, api_versions=list(versions()), fault=settings.emulator_fault,
-                                auth=_emulator_auth(settings), reimage_seconds=reimage_seconds)
+                                auth=_emulator_auth(settings), reimage_seconds=seconds)
     emulator.start()
     target = HttpTarget(emulator.url, timeout=settings.request_timeout, signer=_signer(settings), guard=guard,
                         max_body=settings.max_body_bytes)
@@ -185,6 +185,7 @@ def open_session(settings: Settings, run: RunResult, guard: Guard | None = None)
             shared = getattr(guard, "shared", None)
             if shared is not None:  # the workers of a parallel run spend one --max-reimages
                 session.safety.shared_budget = shared
+                session.safety.shared_nodes = not settings.embedded  # and share a remote target's nodes
             try:
                 if session.safety.budgeted:  # the planned reimages go first, before any property spends one
                     run_plan(session)
