@@ -217,15 +217,22 @@ def route(session: Session, request: Request) -> Request:
         return request
     pool = session.inventory.pool(target[0])
     node = pool.node(target[1]) if pool else None
-    if pool is None or node is None or not node.expendable or session.nodes.free((pool.id, node.id)):
+    elsewhere = session.safety.held_elsewhere  # a node another worker sharing the target reimages is never free
+    if pool is None or node is None or not node.expendable or (session.nodes.free((pool.id, node.id))
+                                                               and not elsewhere(pool.id, node.id)):
         return request
     expectation = session.oracle.expect(request)
     if not expectation.faults and 202 in expectation.statuses and not session.safety.may_reimage_more():
         return request  # withheld anyway: no need to wait for a node
-    others = sorted((n for n in pool.nodes if n.expendable and n.state in ACCEPTING_STATES and n.id != node.id),
-                    key=lambda n: n.state != node.state)
-    chosen = session.nodes.choose((pool.id, node.id), [(pool.id, n.id) for n in others], session.node_state,
-                                  wait=session.may_wait)
+    others = sorted((n for n in pool.nodes if n.expendable and n.state in ACCEPTING_STATES and n.id != node.id
+                     and not elsewhere(pool.id, n.id)), key=lambda n: n.state != node.state)
+    candidates = [(pool.id, n.id) for n in others]
+    if elsewhere(pool.id, node.id):  # not this worker's: only another node of the pool can take it
+        if not candidates:
+            return request
+        chosen = session.nodes.choose(candidates[0], candidates[1:], session.node_state, wait=session.may_wait)
+    else:
+        chosen = session.nodes.choose((pool.id, node.id), candidates, session.node_state, wait=session.may_wait)
     return request if chosen is None or chosen[1] == node.id else _with_node(request, chosen[1])
 
 

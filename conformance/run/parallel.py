@@ -28,7 +28,8 @@ What stays per process: the oracle's run-level evidence. Against the embedded em
 process (each worker has its own emulator; whether it authenticates is known before anything is sent). Against a
 remote target the workers share its nodes: a node one worker reimaged may still be busy when another sends to it,
 and whether the target authenticates is learnt per worker; so a remote target runs on one worker unless the user
-says otherwise (--parallel-target; see README, "Parallel runs").
+says otherwise (--disposable, --parallel-target; see README, "Parallel runs"). Workers that share a target each
+reimage only the nodes they hold (run/shared.py's leases): none meets a node another is reimaging.
 """
 
 from __future__ import annotations
@@ -90,9 +91,10 @@ def runs_suite(config: pytest.Config) -> bool:
 
 
 def may_share_target(settings: Settings) -> bool:
-    """Whether several workers may send to the run's target at once: the embedded emulator (one per worker), or a
-    URL target the user said may take it (--parallel-target)."""
-    return settings.embedded or settings.parallel_target
+    """Whether several workers may send to the run's target at once: the embedded emulator (one per worker), the
+    user's own throwaway emulator (--disposable), or a URL target the user said may take it (--parallel-target).
+    Workers sharing a target each reimage only the nodes they hold (LiveSafety.shared_nodes)."""
+    return settings.embedded or settings.disposable or settings.parallel_target
 
 
 def check_shared_target(settings: Settings, workers: int) -> None:
@@ -100,7 +102,8 @@ def check_shared_target(settings: Settings, workers: int) -> None:
     if workers > 1 and not may_share_target(settings):
         raise UsageError(f"{workers} workers would share --target {settings.target}: its nodes, its reimages and "
                          "what its answers show; a remote target runs on one worker unless you add "
-                         "--parallel-target (README, \"Parallel runs\")")
+                         "--parallel-target (or, for your own throwaway emulator, --disposable; README, "
+                         "\"Parallel runs\")")
 
 
 def cores() -> int:

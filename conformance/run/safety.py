@@ -65,6 +65,12 @@ class SharedBudget(Protocol):
     def release(self, unused: int) -> None:
         """Give back what a reservation did not spend."""
 
+    def lease(self, node: str) -> bool:
+        """Whether this process may reimage the node: the first to ask holds it for the run."""
+
+    def held_by_other(self, node: str) -> bool:
+        """Whether another process holds the node."""
+
 
 class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
     """Live safety kept a request that could really reimage a node from being sent."""
@@ -94,6 +100,9 @@ class LiveSafety:
     spent: int = 0
     shared_budget: SharedBudget | None = None  # the workers of a parallel run spend one --max-reimages
     reserved: int = 0  # of the shared budget, taken ahead for the reimage plan this process sends
+    # the workers of a parallel run share this target's nodes (--parallel-target): each reimages only nodes it holds,
+    # so that none meets a node another is reimaging (a 409 where a 202 is due: a false failure)
+    shared_nodes: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -134,6 +143,7 @@ class LiveSafety:
 
     def admit(self, *sends: Planned) -> None:
         """Let the requests go (all of them), or raise Withheld saying why none may; spends the budget."""
+        self._held(sends)
         risky = [s for s in sends if self.could_reimage(s.expectation) or self._refused_only_by_a_read(s)]
         if not risky:
             return
@@ -152,6 +162,27 @@ class LiveSafety:
                 raise Withheld(f"--max-reimages {self.max_reimages} reached (by all workers together)")
             self.reserved -= prepaid
             self.spent += len(risky)
+
+    def held_elsewhere(self, pool_id: str, node_id: str) -> bool:
+        """Whether another worker of the run holds this node (as the inventory spells it): not this one's to reimage."""
+        return (self.shared_nodes and self.shared_budget is not None
+                and self.shared_budget.held_by_other(f"{pool_id}/{node_id}"))
+
+    def _held(self, sends: tuple[Planned, ...]) -> None:
+        """Withheld when a request that could be accepted addresses a node another worker of the run holds."""
+        if not self.shared_nodes or self.shared_budget is None:
+            return
+        for planned in sends:
+            target = reimage_target(planned.request)
+            if target is None or 202 not in planned.expectation.statuses:
+                continue
+            pool = self.inventory.pool(target[0])
+            node = pool.node(target[1]) if pool else None
+            if pool is None or node is None:
+                continue
+            if not self.shared_budget.lease(f"{pool.id}/{node.id}"):
+                raise Withheld(f"node {pool.id}/{node.id} is reimaged by another worker of this run (workers that "
+                               "share a target each reimage only their own nodes)")
 
     def _expendable(self, request: Request) -> tuple[str, str]:
         """The (pool ID, node ID) of the expendable node the request addresses, as the inventory spells them."""
@@ -181,6 +212,7 @@ class LiveSafety:
     def admit_second(self, planned: Planned, read_state: str | None, read_at: float) -> None:
         """Let a second reimage of a node this run just reimaged go, spending no budget, or raise Withheld: on a
         gated target only to an expendable node Get Node read `reimaging` at most SECOND_WINDOW_SECONDS ago."""
+        self._held((planned,))
         if self.exempt:
             return
         if not self.allow_destructive:

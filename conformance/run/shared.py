@@ -101,6 +101,19 @@ class SharedRun:
             with self._state() as state:
                 state["spent"] = max(0, int(state["spent"]) - unused)
 
+    def lease(self, node: str) -> bool:
+        """Whether this process may reimage `node` (pool/node): the first process to ask holds it for the run."""
+        me = os.getpid()
+        with self._state() as state:
+            leases = state.setdefault("leases", {})
+            return int(leases.setdefault(node, me)) == me
+
+    def held_by_other(self, node: str) -> bool:
+        """Whether another process holds `node` (a read: nothing is claimed)."""
+        with self._state() as state:
+            holder = state.get("leases", {}).get(node)
+        return holder is not None and int(holder) != os.getpid()
+
     def spent(self) -> int:
         """How many requests that could reimage the whole run has let through so far."""
         with self._state() as state:
