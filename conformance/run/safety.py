@@ -100,8 +100,8 @@ class LiveSafety:
     spent: int = 0
     shared_budget: SharedBudget | None = None  # the workers of a parallel run spend one --max-reimages
     reserved: int = 0  # of the shared budget, taken ahead for the reimage plan this process sends
-    # the workers of a parallel run share this target's nodes (--parallel-target): each reimages only nodes it holds,
-    # so that none meets a node another is reimaging (a 409 where a 202 is due: a false failure)
+    # the workers of a parallel run share this target's nodes (--disposable, --parallel-target): each reimages only
+    # nodes it holds, so that none meets a node another is reimaging (a 409 where a 202 is due: a false failure)
     shared_nodes: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
