@@ -206,6 +206,7 @@ def test_shared_run_lease_first_holder_keeps_the_node() -> None:
                                 f"sys.exit(0 if SharedRun({str(shared.dir)!r}).lease('pool/n1') else 3)"],
                                check=False, timeout=60)
         assert other.returncode == 3  # another process: not its node
+        assert shared.held_by_others() == frozenset()  # this process holds it
     finally:
         shared.remove()
 

@@ -217,17 +217,18 @@ def route(session: Session, request: Request) -> Request:
         return request
     pool = session.inventory.pool(target[0])
     node = pool.node(target[1]) if pool else None
-    elsewhere = session.safety.held_elsewhere  # a node another worker sharing the target reimages is never free
-    if pool is None or node is None or not node.expendable or (session.nodes.free((pool.id, node.id))
-                                                               and not elsewhere(pool.id, node.id)):
+    if pool is None or node is None or not node.expendable:
+        return request
+    elsewhere = session.safety.held_elsewhere()  # a node another worker sharing the target reimages is never free
+    if session.nodes.free((pool.id, node.id)) and f"{pool.id}/{node.id}" not in elsewhere:
         return request
     expectation = session.oracle.expect(request)
     if not expectation.faults and 202 in expectation.statuses and not session.safety.may_reimage_more():
         return request  # withheld anyway: no need to wait for a node
     others = sorted((n for n in pool.nodes if n.expendable and n.state in ACCEPTING_STATES and n.id != node.id
-                     and not elsewhere(pool.id, n.id)), key=lambda n: n.state != node.state)
+                     and f"{pool.id}/{n.id}" not in elsewhere), key=lambda n: n.state != node.state)
     candidates = [(pool.id, n.id) for n in others]
-    if elsewhere(pool.id, node.id):  # not this worker's: only another node of the pool can take it
+    if f"{pool.id}/{node.id}" in elsewhere:  # not this worker's: only another node of the pool can take it
         if not candidates:
             return request
         chosen = session.nodes.choose(candidates[0], candidates[1:], session.node_state, wait=session.may_wait)

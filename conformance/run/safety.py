@@ -68,8 +68,8 @@ class SharedBudget(Protocol):
     def lease(self, node: str) -> bool:
         """Whether this process may reimage the node: the first to ask holds it for the run."""
 
-    def held_by_other(self, node: str) -> bool:
-        """Whether another process holds the node."""
+    def held_by_others(self) -> frozenset[str]:
+        """The nodes (pool/node) other processes hold."""
 
 
 class Withheld(Exception):  # noqa: N818 - a signal: this request was deliberately not sent
@@ -163,10 +163,12 @@ class LiveSafety:
             self.reserved -= prepaid
             self.spent += len(risky)
 
-    def held_elsewhere(self, pool_id: str, node_id: str) -> bool:
-        """Whether another worker of the run holds this node (as the inventory spells it): not this one's to reimage."""
-        return (self.shared_nodes and self.shared_budget is not None
-                and self.shared_budget.held_by_other(f"{pool_id}/{node_id}"))
+    def held_elsewhere(self) -> frozenset[str]:
+        """The nodes (pool/node, as the inventory spells them) other workers of the run hold: not this one's to
+        reimage (none unless the workers share the target)."""
+        if not self.shared_nodes or self.shared_budget is None:
+            return frozenset()
+        return self.shared_budget.held_by_others()
 
     def _held(self, sends: tuple[Planned, ...]) -> None:
         """Withheld when a request that could be accepted addresses a node another worker of the run holds."""

@@ -108,11 +108,11 @@ class SharedRun:
             leases = state.setdefault("leases", {})
             return int(leases.setdefault(node, me)) == me
 
-    def held_by_other(self, node: str) -> bool:
-        """Whether another process holds `node` (a read: nothing is claimed)."""
+    def held_by_others(self) -> frozenset[str]:
+        """The nodes (pool/node) other processes hold (a read: nothing is claimed)."""
+        me = os.getpid()
         with self._state() as state:
-            holder = state.get("leases", {}).get(node)
-        return holder is not None and int(holder) != os.getpid()
+            return frozenset(node for node, holder in state.get("leases", {}).items() if int(holder) != me)
 
     def spent(self) -> int:
         """How many requests that could reimage the whole run has let through so far."""
